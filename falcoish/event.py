@@ -1,0 +1,133 @@
+"""One syscall event plus the snapshot of context that fields need.
+
+Why a snapshot: Falco's fields read libsinsp's live thread and fd tables.  falcoish records
+the part of those tables an event touches *inside* the event (its thread, ancestors, fd,
+user, group, container), so a recorded file replays exactly as it was seen live, with no
+table to rebuild.  The live capture fills the same structure from its own state table.
+
+The record format (JSON lines) is documented in docs/events.md and docs/event.schema.json.
+Sections are kept as the plain dicts decoded from JSON: field extractors read them directly,
+which is the cheapest representation on the per-event path.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Mapping
+
+from .errors import FalcoishError
+
+Section = dict[str, Any]
+
+
+class BadRecord(FalcoishError):
+    """An event record that cannot be used: `reason` names the offending key."""
+
+    def __init__(self, reason: str) -> None:
+        self.reason = reason
+        super().__init__(reason)
+
+
+class Event:
+    """A syscall exit event (Falco's convention since 0.42: one event per syscall, at exit,
+    carrying all arguments).
+
+    Attributes:
+        num: evt.num, 1-based position in the stream.
+        ts: evt.rawtime, nanoseconds since the epoch.
+        type: evt.type (`openat`, `execve`, `procexit`...).
+        tid: thread id that made the call.
+        res: return value (negative errno on failure); None for events without one.
+        args: syscall arguments by Falco parameter name, raw native values.
+        thread: the calling thread/process (after the event's own effect, as libsinsp).
+        ancestors: parent first, then grandparent...
+        fd: the descriptor the event is about, or None.
+        user, group, container: context sections (may be empty dicts).
+        resolved: argument name -> resolved text for arguments that need host tables.
+    """
+
+    __slots__ = ("num", "ts", "type", "tid", "res", "args", "thread", "ancestors", "fd",
+                 "user", "group", "container", "resolved", "cache")
+
+    def __init__(self, num: int, ts: int, type: str, tid: int, res: int | None,
+                 args: Section, thread: Section, ancestors: list[Section], fd: Section | None,
+                 user: Section, group: Section, container: Section,
+                 resolved: Section | None = None) -> None:
+        self.num = num
+        self.ts = ts
+        self.type = type
+        self.tid = tid
+        self.res = res
+        self.args = args
+        self.thread = thread
+        self.ancestors = ancestors
+        self.fd = fd
+        self.user = user
+        self.group = group
+        self.container = container
+        # Argument texts that need host tables to render (uid -> user name, pid -> comm):
+        # the capture resolves them once and records them, so replay needs no tables.
+        self.resolved: Section = resolved if resolved is not None else {}
+        # Per-event memo for values several rules share (macro results, derived fields).
+        self.cache: dict[Any, Any] = {}
+
+    @classmethod
+    def from_record(cls, record: Any, num: int) -> "Event":
+        """Build an event from a decoded JSON record; raise BadRecord naming what is wrong."""
+        if not isinstance(record, dict):
+            raise BadRecord(f"record is a {type(record).__name__}, expected a JSON object")
+        evtype = _need(record, "type", str)
+        ts = _need(record, "ts", int)
+        tid = _need(record, "tid", int)
+        res = record.get("res")
+        if res is not None and (not isinstance(res, int) or isinstance(res, bool)):
+            raise BadRecord(f"'res' must be an integer or null, got {_typename(res)}")
+        thread = _need(record, "thread", dict)
+        ancestors = record.get("ancestors", [])
+        if not isinstance(ancestors, list) or not all(isinstance(a, dict) for a in ancestors):
+            raise BadRecord("'ancestors' must be a list of objects")
+        fd = record.get("fd")
+        if fd is not None and not isinstance(fd, dict):
+            raise BadRecord(f"'fd' must be an object or null, got {_typename(fd)}")
+        n = record.get("num", num)
+        return cls(
+            num=n if isinstance(n, int) else num, ts=ts, type=evtype, tid=tid, res=res,
+            args=_opt(record, "args"), thread=thread, ancestors=ancestors, fd=fd,
+            user=_opt(record, "user"), group=_opt(record, "group"),
+            container=_opt(record, "container"), resolved=_opt(record, "resolved"),
+        )
+
+    def to_record(self) -> dict[str, Any]:
+        """The JSON-lines record of this event (inverse of from_record)."""
+        rec: dict[str, Any] = {"num": self.num, "ts": self.ts, "type": self.type, "tid": self.tid,
+                               "res": self.res, "args": self.args, "thread": self.thread,
+                               "ancestors": self.ancestors}
+        if self.fd is not None:
+            rec["fd"] = self.fd
+        for key in ("user", "group", "container", "resolved"):
+            value = getattr(self, key)
+            if value:
+                rec[key] = value
+        return rec
+
+
+def _typename(value: Any) -> str:
+    return "null" if value is None else type(value).__name__
+
+
+def _need(record: Mapping[str, Any], key: str, kind: type) -> Any:
+    if key not in record:
+        raise BadRecord(f"missing required key '{key}'")
+    value = record[key]
+    if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
+        raise BadRecord(f"'{key}' must be {'an' if kind is int else 'a'} "
+                        f"{ {str: 'string', int: 'integer', dict: 'object'}[kind] }, got {_typename(value)}")
+    return value
+
+
+def _opt(record: Mapping[str, Any], key: str) -> Section:
+    value = record.get(key)
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise BadRecord(f"'{key}' must be an object, got {_typename(value)}")
+    return value
