@@ -39,7 +39,7 @@ class FType:
     def __str__(self) -> str:
         if self.kind is Kind.INT:
             return f"{'int' if self.signed else 'uint'}{self.bits}"
-        return self.kind.value
+        return str(self.kind.value)
 
 
 STRING = FType(Kind.STRING)

@@ -155,7 +155,21 @@ class Or:
         return "(" + " or ".join(c.render() for c in self.children) + ")"
 
 
-Node = Union[And, Or, Not, Compare, MacroRef]
+@dataclass(frozen=True)
+class MacroUse:
+    """A macro reference after resolution: the macro's resolved body, still labelled with
+    its name, so errors inside it point at the macro and the engine can evaluate a shared
+    macro once per event.  Prints as its body (resolved conditions show no macro names)."""
+
+    name: str
+    body: "Node"
+    pos: int = field(default=0, compare=False)
+
+    def render(self) -> str:
+        return self.body.render()
+
+
+Node = Union[And, Or, Not, Compare, MacroRef, MacroUse]
 
 _QUOTE_TRIGGERS = set(' ="\'\\\0\b\f\n\r\t')
 _ESCAPES = {"\\": "\\\\", '"': '\\"', "\b": "\\b", "\f": "\\f", "\n": "\\n", "\r": "\\r", "\t": "\\t"}
@@ -181,4 +195,6 @@ def walk(node: Node) -> "list[Node]":
             out.extend(walk(child))
     elif isinstance(node, Not):
         out.extend(walk(node.child))
+    elif isinstance(node, MacroUse):
+        out.extend(walk(node.body))
     return out

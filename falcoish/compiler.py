@@ -1,0 +1,273 @@
+"""Resolved trees -> Python closures that answer "does this event match?".
+
+Step 4 of the pipeline.  Why closures: every decision that does not depend on the event
+(field lookup, argument parsing, constant conversion, operator choice, regex/glob
+compilation, set building) is taken once here, so evaluating a rule is a chain of calls to
+small prepared functions.  No rule text is ever turned into Python source (no eval/exec).
+
+The compiler does not know where values come from: a `Binder` turns a field reference into
+a getter.  The engine binds fields to Event extractors; `compile_condition(...).evaluate()`
+binds them to a plain mapping, so a condition can be tested without building an event.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from dataclasses import dataclass
+from typing import Any, Callable, Protocol
+
+from . import fields as field_registry
+from .errors import RuleError
+from .fieldtypes import STRING, FType, Kind
+from .nodes import (And, Compare, FieldOperand, FieldRef, IdentOperand, ListOperand, MacroRef,
+                    MacroUse, Node, Not, Or, StrConst, Transformer)
+from .operators import check_operator, make_field_predicate, make_predicate
+from .transformers import TRANSFORMERS
+
+Predicate = Callable[[Any], bool]
+Getter = Callable[[Any], Any]
+Warn = Callable[[str, int], None]
+
+
+@dataclass(frozen=True)
+class Operand:
+    """A value source of a check: how to get it and what it is."""
+
+    get: Getter
+    ftype: FType
+    multi: str | None
+    key: str
+    no_rhs: bool = False
+    no_transformer: bool = False
+
+
+class Binder(Protocol):
+    def __call__(self, ref: FieldRef) -> Operand: ...
+
+
+def bind_event_field(ref: FieldRef) -> Operand:
+    """Bind a field to its Event extractor (the engine's binder)."""
+    bound = field_registry.bind(ref)
+    spec = bound.spec
+    return Operand(bound.extract, bound.ftype, bound.multi, bound.key, spec.no_rhs, spec.no_transformer)
+
+
+def bind_mapping_field(ref: FieldRef) -> Operand:
+    """Bind a field to `mapping[canonical field text]` (values coerced to the field's type)."""
+    bound = field_registry.bind(ref)
+    key, ftype, multi = bound.key, bound.ftype, bound.multi
+    coerce = _coercer(ftype)
+
+    def get(mapping: Any) -> Any:
+        value = mapping.get(key)
+        if value is None:
+            return None
+        if multi:
+            items = value if isinstance(value, (list, tuple)) else (value,)
+            return tuple(coerce(v) for v in items)
+        return coerce(value)
+
+    return Operand(get, ftype, multi, key, bound.spec.no_rhs, bound.spec.no_transformer)
+
+
+def _coercer(ftype: FType) -> Callable[[Any], Any]:
+    if ftype.kind in (Kind.IP, Kind.IPNET):
+        return lambda v: ipaddress.ip_address(v) if isinstance(v, str) else v
+    if ftype.kind is Kind.BYTES:
+        return lambda v: v.encode("latin-1") if isinstance(v, str) else v
+    return lambda v: v
+
+
+class InMacro(RuleError):
+    """A compile error inside a macro's body; `macro` names the innermost macro."""
+
+    def __init__(self, macro: str, error: RuleError) -> None:
+        super().__init__(error.reason, error.offset, error.code)
+        self.macro = macro
+
+
+class Compiler:
+    """Compiles resolved trees with one binder; collects warnings through `warn`."""
+
+    def __init__(self, binder: Binder = bind_event_field, warn: Warn | None = None) -> None:
+        self.binder = binder
+        self.warn: Warn = warn or (lambda message, pos: None)
+
+    def compile(self, node: Node) -> Predicate:
+        if isinstance(node, And):
+            return _all([self.compile(c) for c in node.children])
+        if isinstance(node, Or):
+            return _any([self.compile(c) for c in node.children])
+        if isinstance(node, Not):
+            inner = self.compile(node.child)
+            return lambda e: not inner(e)
+        if isinstance(node, MacroUse):
+            try:
+                return self.compile(node.body)
+            except InMacro:
+                raise
+            except RuleError as err:
+                raise InMacro(node.name, err) from None
+        if isinstance(node, MacroRef):
+            raise RuleError(f"Undefined macro '{node.name}' used in filter.", node.pos, "LOAD_ERR_VALIDATE")
+        return self._compare(node)
+
+    # -- checks ----------------------------------------------------------------------------
+
+    def _compare(self, node: Compare) -> Predicate:
+        lhs = self._operand(node.lhs)
+        get = lhs.get
+        if node.op == "exists":
+            return lambda e: get(e) is not None
+        try:
+            check_operator(node.op, lhs.ftype, lhs.multi, node.modifier)
+        except RuleError as err:
+            raise RuleError(err.reason, node.pos) from None
+        rhs = node.rhs
+        if isinstance(rhs, FieldOperand):
+            return self._field_compare(node, lhs, rhs)
+        constants = self._constants(node, lhs)
+        try:
+            pred = make_predicate(node.op, lhs.ftype, lhs.multi, constants, node.modifier)
+        except RuleError as err:
+            raise RuleError(err.reason, rhs.pos if rhs is not None else node.pos) from None
+        if lhs.multi == "any":
+            return lambda e: (v := get(e)) is not None and any(map(pred, v))
+        return lambda e: (v := get(e)) is not None and pred(v)
+
+    def _constants(self, node: Compare, lhs: Operand) -> list[str]:
+        rhs = node.rhs
+        if isinstance(rhs, StrConst):
+            items: tuple[Any, ...] = (rhs,)
+        elif isinstance(rhs, ListOperand):
+            items = rhs.items
+        elif isinstance(rhs, IdentOperand):
+            items = (StrConst(rhs.name, rhs.pos),)
+        else:
+            raise RuleError(f"operator '{node.op}' needs a value", node.pos)
+        values = []
+        check = self._constant_check(node.lhs)
+        for item in items:
+            if not isinstance(item, StrConst):
+                raise RuleError("only constants are allowed in a value list", getattr(item, "pos", node.pos))
+            if check is not None:
+                try:
+                    check(item.value)
+                except ValueError as err:
+                    raise RuleError(str(err), item.pos) from None
+            if field_registry.is_field_name(item.value.strip()):
+                self.warn(f"'{item.value}' may be a valid field misused as a const string value", item.pos)
+            values.append(item.value)
+        return values
+
+    def _constant_check(self, lhs: Any) -> Callable[[str], None] | None:
+        if not isinstance(lhs, FieldRef):
+            return None
+        return field_registry.bind(lhs).spec.check_constant
+
+    def _field_compare(self, node: Compare, lhs: Operand, rhs: FieldOperand) -> Predicate:
+        right = self._operand(rhs.operand)
+        if right.no_rhs:
+            raise RuleError(f"field '{right.key}' cannot be used on the right of a comparison", rhs.pos)
+        if (right.ftype, right.multi) != (lhs.ftype, lhs.multi):
+            raise RuleError(f"field '{right.key}' has incompatible type {right.ftype} "
+                            f"(left side is {lhs.ftype})", rhs.pos)
+        try:
+            pred2 = make_field_predicate(node.op, lhs.ftype)
+        except RuleError as err:
+            raise RuleError(err.reason, node.pos) from None
+        lget, rget = lhs.get, right.get
+        return lambda e: (a := lget(e)) is not None and (b := rget(e)) is not None and pred2(a, b)
+
+    # -- operands --------------------------------------------------------------------------
+
+    def _operand(self, node: Any) -> Operand:
+        if isinstance(node, FieldRef):
+            try:
+                return self.binder(node)
+            except RuleError as err:
+                raise RuleError(err.reason, node.pos if err.offset < 0 else err.offset) from None
+        if isinstance(node, Transformer):
+            return self._transformer(node)
+        if isinstance(node, StrConst):
+            value = node.value
+            return Operand(lambda e: value, STRING, None, node.render())
+        raise RuleError(f"unexpected operand {node!r}", getattr(node, "pos", -1))
+
+    def _transformer(self, node: Transformer) -> Operand:
+        spec = TRANSFORMERS.get(node.name)
+        if spec is None:
+            raise RuleError(f"unknown transformer '{node.name}'", node.pos)
+        args: list[Operand | list[Operand]] = []
+        for arg in node.args:
+            if isinstance(arg, ListOperand):
+                args.append([self._operand(i) for i in arg.items])
+            else:
+                operand = self._operand(arg)
+                if operand.no_transformer:
+                    raise RuleError(f"field '{operand.key}' does not support transformers", arg.pos)
+                args.append(operand)
+        types = [(a.ftype, a.multi) if isinstance(a, Operand) else [(i.ftype, i.multi) for i in a]
+                 for a in args]
+        try:
+            ftype, multi = spec.output_type(types)
+        except RuleError as err:
+            raise RuleError(err.reason, node.pos) from None
+        apply = spec.apply
+        getters = [a.get if isinstance(a, Operand) else _tuple_getter([i.get for i in a]) for a in args]
+        if len(getters) == 1:
+            only = getters[0]
+
+            def get(e: Any) -> Any:
+                value = only(e)
+                return None if value is None else apply(value)
+        else:
+            def get(e: Any) -> Any:
+                values = [g(e) for g in getters]
+                return None if any(v is None for v in values) else apply(*values)
+        return Operand(get, ftype, multi, node.render())
+
+
+def _tuple_getter(getters: list[Getter]) -> Getter:
+    def get(e: Any) -> Any:
+        values = tuple(g(e) for g in getters)
+        return None if any(v is None for v in values) else values
+    return get
+
+
+def _all(preds: list[Predicate]) -> Predicate:
+    if len(preds) == 1:
+        return preds[0]
+    if len(preds) == 2:
+        a, b = preds
+        return lambda e: a(e) and b(e)
+    if len(preds) == 3:
+        a, b, c = preds
+        return lambda e: a(e) and b(e) and c(e)
+    chain = tuple(preds)
+
+    def every(e: Any) -> bool:
+        for pred in chain:
+            if not pred(e):
+                return False
+        return True
+    return every
+
+
+def _any(preds: list[Predicate]) -> Predicate:
+    if len(preds) == 1:
+        return preds[0]
+    if len(preds) == 2:
+        a, b = preds
+        return lambda e: a(e) or b(e)
+    if len(preds) == 3:
+        a, b, c = preds
+        return lambda e: a(e) or b(e) or c(e)
+    chain = tuple(preds)
+
+    def some(e: Any) -> bool:
+        for pred in chain:
+            if pred(e):
+                return True
+        return False
+    return some

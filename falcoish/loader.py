@@ -1,0 +1,185 @@
+"""The rules pipeline end to end: files -> items -> book -> resolved -> compiled -> RuleSet.
+
+Why a facade: the CLI, the Python API and (later) hot reload all load rules the same way.
+Problems are collected from every stage and every file; a broken item never hides the
+others, and nothing is dropped silently: a rule that cannot be compiled is reported with
+its file, line, column and name.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import Iterable, Sequence
+
+from .collector import KNOWN_SOURCES, Collector, RuleBook, check_plugin_requirements
+from .compiler import Compiler, InMacro
+from .decls import CondText, RuleDecl
+from .errors import ConditionSyntaxError, Location, Problems, RuleError, RulesLoadError
+from .event_table import EVENT_NAMES
+from .evttypes import event_types
+from .fields import bind
+from .nodes import FieldRef
+from .output.format import OutputFormat, compile_output
+from .parser import parse_condition
+from .resolve import MacroError, Resolver
+from .rule_exceptions import ExceptionError, with_exceptions
+from .rulefile import read_rules_file
+from .ruleset import CompiledRule, RuleSet
+
+COMPILE_CONDITION = "LOAD_ERR_COMPILE_CONDITION"
+_UNKNOWN_FILTER_MARKERS = ("nonexistent field", "invalid formatting token", "unknown event type",
+                           "unknown filter:", "unknown event argument")
+
+
+@dataclass
+class LoadResult:
+    """What a load produced: the rule set (only rules that compiled) and every problem."""
+
+    ruleset: RuleSet
+    problems: Problems
+    book: RuleBook
+    outputs: dict[str, OutputFormat]
+    files: list[str]
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems.errors
+
+    def raise_for_errors(self) -> "LoadResult":
+        if self.problems.errors:
+            raise RulesLoadError(self.problems)
+        return self
+
+
+def expand_paths(paths: Iterable[str]) -> list[str]:
+    """Files in load order: a folder contributes its *.yaml/*.yml files, sorted, no recursion."""
+    files: list[str] = []
+    for path in paths:
+        if os.path.isdir(path):
+            files.extend(os.path.join(path, n) for n in sorted(os.listdir(path))
+                         if n.endswith((".yaml", ".yml")) and os.path.isfile(os.path.join(path, n)))
+        else:
+            files.append(path)
+    return files
+
+
+def load_rules(paths: Sequence[str], suggested_output: bool = True) -> LoadResult:
+    """Load rules files in order, Falco-style, and compile every rule.
+
+    Never raises for bad rules: inspect `result.problems` (or call `raise_for_errors()`)."""
+    problems = Problems()
+    files = expand_paths(paths)
+    collector = Collector(problems)
+    for path in files:
+        collector.add_file(read_rules_file(path, problems))
+    book = collector.book
+    check_plugin_requirements(book, problems)
+    return _compile_book(book, problems, files, suggested_output)
+
+
+def _compile_book(book: RuleBook, problems: Problems, files: list[str], suggested: bool) -> LoadResult:
+    resolver = Resolver(book, parse_condition)
+    for name, macro in book.macros.items():
+        try:
+            resolver.macro(name)
+        except MacroError as err:
+            _report_macro_error(book, err, problems)
+        except RuleError as err:      # a loop detected at this macro itself
+            problems.error(err.code, err.reason, macro.location)
+    rules: list[CompiledRule] = []
+    outputs: dict[str, OutputFormat] = {}
+    for decl in sorted(book.rules.values(), key=lambda r: r.order):
+        if decl.source not in KNOWN_SOURCES:
+            problems.warning("LOAD_UNKNOWN_SOURCE", f"Unknown source {decl.source}, skipping", decl.location)
+            continue
+        compiled = _compile_rule(decl, book, resolver, problems, suggested)
+        if compiled is not None:
+            rules.append(compiled[0])
+            outputs[decl.name] = compiled[1]
+    for name, macro in book.macros.items():
+        if name not in resolver.used_macros:
+            problems.warning("LOAD_UNUSED_MACRO", "Macro not referred to by any other rule/macro", macro.location)
+    for name, lst in book.lists.items():
+        if name not in resolver.used_lists:
+            problems.warning("LOAD_UNUSED_LIST", "List not referred to by any other rule/macro", lst.location)
+    return LoadResult(RuleSet(rules), problems, book, outputs, files)
+
+
+def _report_macro_error(book: RuleBook, err: MacroError, problems: Problems) -> None:
+    macro = book.macros[err.macro]
+    where = macro.condition.locate(err.offset) if err.offset >= 0 else macro.location
+    code = COMPILE_CONDITION if isinstance(err.error, ConditionSyntaxError) else err.code
+    problems.error(code, err.reason, _named(where, "macro", err.macro))
+
+
+def _named(loc: Location, kind: str, name: str) -> Location:
+    return Location(loc.file, loc.line, loc.column, kind, name)
+
+
+def _compile_rule(decl: RuleDecl, book: RuleBook, resolver: Resolver, problems: Problems,
+                  suggested: bool) -> tuple[CompiledRule, OutputFormat] | None:
+    here = _named(decl.location, "rule", decl.name)
+    try:
+        cond = with_exceptions(decl.condition, decl.exceptions)
+        _check_exception_fields(decl)
+    except ExceptionError as err:
+        problems.error(err.code, err.reason, _named(err.exception.location, "rule", decl.name))
+        return None
+    text = cond.text
+    warnings: list[tuple[str, int]] = []
+    try:
+        visible = lambda m: book.macro_files.get(m.name, 0) <= decl.file_index  # noqa: E731
+        tree = resolver.resolve(text, visible)
+        predicate = Compiler(warn=lambda msg, pos: warnings.append((msg, pos))).compile(tree)
+        output = compile_output(decl.output, suggested)
+    except MacroError as err:
+        problems.error(err.code, f"Rule uses macro '{err.macro}', which has errors: {err.reason}", here)
+        return None
+    except InMacro as err:
+        if not _skippable(decl, err, problems, here):
+            macro = book.macros[err.macro]
+            where = macro.condition.locate(err.offset) if err.offset >= 0 else macro.location
+            problems.error(err.code, f"{err.reason} (in macro '{err.macro}')", _named(where, "rule", decl.name))
+        return None
+    except (ConditionSyntaxError, RuleError) as err:
+        if not _skippable(decl, err, problems, here):
+            code = getattr(err, "code", COMPILE_CONDITION)
+            where = _locate(cond, err.offset) if err.offset >= 0 else here
+            problems.error(code, err.reason, _named(where, "rule", decl.name))
+        return None
+    for message, pos in warnings:
+        problems.warning("LOAD_COMPILE_CONDITION", message, _named(_locate(cond, pos), "rule", decl.name))
+    types = event_types(tree, EVENT_NAMES)
+    all_types = types == EVENT_NAMES
+    if all_types and decl.warn_evttypes:
+        problems.warning("LOAD_NO_EVTTYPE", "Rule matches too many evt.type values. This has a "
+                         "significant performance penalty.", here)
+    rule = CompiledRule(decl.name, decl.priority, decl.desc, decl.output, decl.tags, decl.source,
+                        decl.enabled, tree, predicate, types, all_types, decl.order, decl.location)
+    return rule, output
+
+
+def _locate(cond: CondText, offset: int) -> Location:
+    return cond.locate(offset)
+
+
+def _skippable(decl: RuleDecl, err: ConditionSyntaxError | RuleError, problems: Problems, here: Location) -> bool:
+    """`skip-if-unknown-filter: true` turns unknown-field errors into a warning."""
+    if decl.skip_if_unknown_filter and any(m in err.reason for m in _UNKNOWN_FILTER_MARKERS):
+        problems.warning("LOAD_UNKNOWN_FILTER", f"{err.reason} (rule skipped: skip-if-unknown-filter)", here)
+        return True
+    return False
+
+
+def _check_exception_fields(decl: RuleDecl) -> None:
+    for exc in decl.exceptions:
+        names = (exc.fields,) if isinstance(exc.fields, str) else exc.fields
+        for name in names:
+            try:
+                tree = parse_condition(f"{name} exists")
+                lhs = getattr(tree, "lhs", None)
+                if isinstance(lhs, FieldRef):
+                    bind(lhs)
+            except (ConditionSyntaxError, RuleError):
+                raise ExceptionError(f"'{name}' is not a supported filter field", exc) from None

@@ -1,0 +1,168 @@
+"""Rule outputs -> alert text and Falco's JSON alert shape.
+
+Step 8 of the pipeline (formatted).  Why compile outputs: every `%field` token of an output
+is bound to its extractor once, at load time, so an unknown field in an output is a load
+error (LOAD_ERR_COMPILE_OUTPUT) and formatting an alert is a join of prepared pieces.
+Falco's token rules: `%` + optional width + the longest known field name (`%proc.namex` is
+proc.name then "x"), `%field[arg]`; a `%` with no field after it is an error.
+"""
+
+from __future__ import annotations
+
+import re
+import socket
+import time
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Any, Callable
+
+import orjson
+
+from .. import fields as field_registry
+from ..errors import RuleError
+from ..event import Event
+from ..nodes import FieldRef
+
+#: Falco's `append_output: suggested_output: true` (on by default in Falco).
+SUGGESTED_OUTPUT = ("container_id=%container.id container_name=%container.name "
+                    "container_image_repository=%container.image.repository "
+                    "container_image_tag=%container.image.tag k8s_pod_name=%k8s.pod.name "
+                    "k8s_ns_name=%k8s.ns.name")
+
+_TOKEN = re.compile(r"%(\d*)([a-zA-Z][a-zA-Z0-9_.]*)")
+_ARG = re.compile(r"\[([^\]]*)\]")
+NA = "<NA>"
+
+
+@dataclass(frozen=True)
+class _FieldPiece:
+    key: str
+    extract: Callable[[Event], Any]
+    render: Callable[[Any], str]
+    width: int
+
+    def text(self, event: Event) -> str:
+        value = self.extract(event)
+        out = NA if value is None else self.render(value)
+        if self.width:
+            out = out[: self.width].ljust(self.width)
+        return out
+
+
+class OutputFormat:
+    """A compiled output string."""
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+        self.pieces: list[str | _FieldPiece] = []
+        pos = 0
+        while True:
+            start = text.find("%", pos)
+            if start < 0:
+                self.pieces.append(text[pos:])
+                break
+            self.pieces.append(text[pos:start])
+            pos = self._field(text, start)
+
+    def _field(self, text: str, start: int) -> int:
+        match = _TOKEN.match(text, start)
+        if match is None:
+            raise RuleError(f"invalid formatting token at position {start + 1}: '%' must be "
+                            "followed by a field name", start)
+        width = int(match[1]) if match[1] else 0
+        name = match[2].rstrip(".")
+        arg_match = _ARG.match(text, match.start(2) + len(name))
+        while name:
+            arg = arg_match[1] if arg_match and match.start(2) + len(name) == arg_match.start() else None
+            try:
+                bound = field_registry.bind(FieldRef(name, arg))
+            except RuleError:
+                if arg is not None:
+                    try:
+                        bound = field_registry.bind(FieldRef(name, None))
+                        arg = None
+                    except RuleError:
+                        bound = None
+                else:
+                    bound = None
+            if bound is not None:
+                self.pieces.append(_FieldPiece(bound.key, bound.extract, bound.render, width))
+                end = match.start(2) + len(name)
+                return end + (len(arg) + 2 if arg is not None else 0)
+            name = name[:-1].rstrip(".")
+            arg_match = None
+        raise RuleError(f"invalid formatting token %{match[2]}: no such field", start)
+
+    def format(self, event: Event) -> str:
+        return "".join(p if isinstance(p, str) else p.text(event) for p in self.pieces)
+
+    def fields(self, event: Event) -> dict[str, Any]:
+        """`output_fields` of a JSON alert: raw values, null when absent."""
+        out: dict[str, Any] = {}
+        for piece in self.pieces:
+            if isinstance(piece, _FieldPiece):
+                value = piece.extract(event)
+                out[piece.key] = _json_value(value, piece)
+        return out
+
+
+def _json_value(value: Any, piece: _FieldPiece) -> Any:
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return value
+    return piece.render(value)
+
+
+def compile_output(text: str, suggested: bool = True) -> OutputFormat:
+    """Compile a rule's output, with Falco's suggested container fields appended."""
+    return OutputFormat(f"{text} {SUGGESTED_OUTPUT}" if suggested else text)
+
+
+@dataclass(frozen=True)
+class Alert:
+    """One rule firing on one event: what every output channel receives."""
+
+    time_ns: int
+    rule: str
+    priority: str
+    source: str
+    tags: tuple[str, ...]
+    output: str
+    output_fields: dict[str, Any]
+    hostname: str
+
+    def text_line(self, iso8601: bool = False) -> str:
+        """Falco's text alert: `<time>: <Priority> <output>`."""
+        return f"{format_time(self.time_ns, iso8601)}: {self.priority} {self.output}"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "hostname": self.hostname,
+            "output": f"{format_time(self.time_ns, False)}: {self.priority} {self.output}",
+            "output_fields": self.output_fields,
+            "priority": self.priority,
+            "rule": self.rule,
+            "source": self.source,
+            "tags": list(self.tags),
+            "time": iso_time(self.time_ns),
+        }
+
+    def json_line(self) -> str:
+        return orjson.dumps(self.to_dict(), option=orjson.OPT_SORT_KEYS).decode()
+
+
+def format_time(ns: int, iso8601: bool) -> str:
+    """Falco's alert time: local `HH:MM:SS.nnnnnnnnn`, or ISO 8601 with the zone offset."""
+    secs, frac = divmod(ns, 1_000_000_000)
+    local = time.localtime(secs)
+    if iso8601:
+        return time.strftime("%Y-%m-%dT%H:%M:%S", local) + f".{frac:09d}" + time.strftime("%z", local)
+    return time.strftime("%H:%M:%S", local) + f".{frac:09d}"
+
+
+def iso_time(ns: int) -> str:
+    """UTC ISO 8601 with nanoseconds, as in Falco's JSON `time`."""
+    secs, frac = divmod(ns, 1_000_000_000)
+    return datetime.fromtimestamp(secs, tz=timezone.utc).strftime("%Y-%m-%dT%H:%M:%S") + f".{frac:09d}Z"
+
+
+HOSTNAME = socket.gethostname()
