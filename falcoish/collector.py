@@ -215,6 +215,7 @@ class Collector:
             exceptions=self._exceptions(item, values.get("exceptions", ())),
             warn_evttypes=values.get("warn_evttypes", True),
             skip_if_unknown_filter=values.get("skip-if-unknown-filter", False),
+            output_location=item.key_locations["output"],
         )
         self.book.rules[item.name] = rule
 
@@ -276,7 +277,10 @@ class Collector:
             return {"condition": current("condition").appended(new) if op == "append" else new}
         if key in ("output", "desc"):
             text = str(values[key]).strip() if key == "output" else str(values[key])
-            return {key: f"{current(key)} {text}" if op == "append" else text}
+            change = {key: f"{current(key)} {text}" if op == "append" else text}
+            if key == "output":
+                change["output_location"] = item.key_locations["output"]
+            return change
         if key == "tags":
             tags = frozenset(values["tags"])
             return {"tags": current("tags") | tags if op == "append" else tags}

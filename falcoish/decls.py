@@ -130,4 +130,5 @@ class RuleDecl:
     exceptions: tuple[ExceptionDecl, ...] = ()
     warn_evttypes: bool = True
     skip_if_unknown_filter: bool = False
+    output_location: Location = field(default_factory=Location, compare=False)
     extra: dict[str, object] = field(default_factory=dict, compare=False)

@@ -132,7 +132,6 @@ def _compile_rule(decl: RuleDecl, book: RuleBook, resolver: Resolver, problems: 
         visible = lambda m: book.macro_files.get(m.name, 0) <= decl.file_index  # noqa: E731
         tree = resolver.resolve(text, visible)
         predicate = Compiler(warn=lambda msg, pos: warnings.append((msg, pos))).compile(tree)
-        output = compile_output(decl.output, suggested)
     except MacroError as err:
         problems.error(err.code, f"Rule uses macro '{err.macro}', which has errors: {err.reason}", here)
         return None
@@ -147,6 +146,12 @@ def _compile_rule(decl: RuleDecl, book: RuleBook, resolver: Resolver, problems: 
             code = getattr(err, "code", COMPILE_CONDITION)
             where = _locate(cond, err.offset) if err.offset >= 0 else here
             problems.error(code, err.reason, _named(where, "rule", decl.name))
+        return None
+    try:
+        output = compile_output(decl.output, suggested)
+    except RuleError as err:
+        if not _skippable(decl, err, problems, here):
+            problems.error("LOAD_ERR_COMPILE_OUTPUT", err.reason, _named(decl.output_location, "rule", decl.name))
         return None
     for message, pos in warnings:
         problems.warning("LOAD_COMPILE_CONDITION", message, _named(_locate(cond, pos), "rule", decl.name))

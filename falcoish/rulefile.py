@@ -58,9 +58,14 @@ def _loc(node: yaml.Node, path: str, kind: str = "", name: str = "") -> Location
 
 # -- scalar decoders (yaml-cpp semantics) -----------------------------------------------
 
+def _is_null(node: yaml.Node) -> bool:
+    """A YAML null (`key:`, `~`, `null`), as opposed to a quoted empty string."""
+    return isinstance(node, yaml.ScalarNode) and node.tag == _NULL_TAG and not node.style
+
+
 def _scalar(node: yaml.Node) -> str:
     if isinstance(node, yaml.ScalarNode):
-        if node.tag == _NULL_TAG and node.style is None:
+        if _is_null(node):
             raise _Invalid("Mapping for key is empty", node)
         return str(node.value)
     raise _Invalid("Value is not a scalar value", node)
@@ -87,7 +92,7 @@ def _boolean(node: yaml.Node) -> bool:
 
 
 def _scalar_seq(node: yaml.Node) -> tuple[str, ...]:
-    if isinstance(node, yaml.ScalarNode) and node.tag == _NULL_TAG and node.style is None:
+    if _is_null(node):
         raise _Invalid("Value is not a sequence", node)
     if not isinstance(node, yaml.SequenceNode):
         raise _Invalid("Value is not a sequence", node)
@@ -167,22 +172,27 @@ def read_rules_text(text: str, path: str, problems: Problems) -> list[RawItem]:
     try:
         documents = list(yaml.compose_all(text, Loader=_Loader))
     except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
+        # Point at the construct that is left open (context) when there is one: that is the
+        # line a person must fix; the problem position is often just the end of the file.
+        mark = exc.context_mark or exc.problem_mark
         line, col = (mark.line + 1, mark.column + 1) if mark else (0, 0)
-        problems.error(YAML_PARSE, f"Invalid YAML: {exc.problem or exc}", Location(path, line, col))
+        detail = exc.problem or str(exc)
+        if exc.context and exc.problem_mark:
+            detail += f" ({exc.context}; noticed at line {exc.problem_mark.line + 1})"
+        problems.error(YAML_PARSE, f"Invalid YAML: {detail}", Location(path, line, col))
         return []
     except yaml.YAMLError as exc:
         problems.error(YAML_PARSE, f"Invalid YAML: {exc}", Location(path, 1, 1))
         return []
     items: list[RawItem] = []
     for doc in documents:
-        if doc is None or (isinstance(doc, yaml.ScalarNode) and doc.tag == _NULL_TAG):
+        if doc is None or _is_null(doc):
             continue
         if not isinstance(doc, yaml.SequenceNode):
             problems.error(YAML_VALIDATE, "Rules content is not yaml array of objects", _loc(doc, path))
             continue
         for node in doc.value:
-            if isinstance(node, yaml.ScalarNode) and node.tag == _NULL_TAG:
+            if _is_null(node):
                 continue
             if not isinstance(node, yaml.MappingNode):
                 problems.error(YAML_VALIDATE, "Unexpected element type. Each element should be a yaml "

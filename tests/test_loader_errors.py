@@ -36,7 +36,7 @@ CASES = [
     ("nested-list-items", "- list: l2\n  items: [[a]]\n", 6, "LOAD_ERR_YAML_VALIDATE", "sequence value is not scalar", "l2"),
     ("enabled-not-bool", "- rule: r\n  desc: d\n  output: o\n  condition: spawned\n  priority: info\n  enabled: maybe\n", 10,
      "LOAD_ERR_YAML_VALIDATE", "Can't decode YAML scalar value 'maybe'", "r"),
-    ("syntax-error-in-condition", "- rule: r\n  desc: d\n  output: o\n  condition: spawned and and\n  priority: info\n", 8,
+    ("syntax-error-in-condition", "- rule: r\n  desc: d\n  output: o\n  condition: spawned and (proc.name = x\n  priority: info\n", 8,
      "LOAD_ERR_COMPILE_CONDITION", "", "r"),
     ("undefined-macro", "- rule: r\n  desc: d\n  output: o\n  condition: spawned and not_a_macro\n  priority: info\n", 8,
      "LOAD_ERR_VALIDATE", "Undefined macro 'not_a_macro'", "r"),
@@ -48,8 +48,8 @@ CASES = [
      "LOAD_ERR_COMPILE_CONDITION", "", "r"),
     ("operator-type-mismatch", "- rule: r\n  desc: d\n  output: o\n  condition: spawned and fd.num contains 3\n  priority: info\n", 8,
      "LOAD_ERR_COMPILE_CONDITION", "'contains' operator not supported", "r"),
-    ("output-unknown-field", "- rule: r\n  desc: d\n  output: name=%proc.nonsense\n  condition: spawned\n  priority: info\n", 5,
-     "LOAD_ERR_COMPILE_CONDITION", "invalid formatting token", "r"),
+    ("output-unknown-field", "- rule: r\n  desc: d\n  output: name=%proc.nonsense\n  condition: spawned\n  priority: info\n", 7,
+     "LOAD_ERR_COMPILE_OUTPUT", "invalid formatting token", "r"),
     ("append-missing-rule", "- rule: nope\n  condition: and proc.name = x\n  override:\n    condition: append\n", 5,
      "LOAD_ERR_YAML_VALIDATE", "no rule by that name already exists", "nope"),
     ("append-missing-list", "- list: nolist\n  items: [a]\n  override:\n    items: append\n", 5,
@@ -108,7 +108,7 @@ def test_condition_error_points_at_the_column_inside_the_condition(tmp_path: Pat
     path = tmp_path / "r.yaml"
     path.write_text("- rule: r\n  desc: d\n  output: o\n  condition: evt.type = open and proc.nme = x\n  priority: info\n")
     (err,) = load_rules([str(path)]).problems.errors
-    assert (err.location.line, err.location.column) == (4, 36)
+    assert (err.location.line, err.location.column) == (4, 34)
 
 
 def test_folded_condition_error_points_at_the_right_line(tmp_path: Path) -> None:

@@ -1,0 +1,914 @@
+"""Comparison operators: which ones a field type allows, and the per-event test for each.
+
+Pipeline step: called by the compiler (step 4) for every check of a condition.  Why this
+module does the work up front: the closures returned by `make_predicate` run once per event
+per rule, so everything that depends only on the rule (constant typing, hex decoding, regex
+and glob compilation, pmatch tries, membership sets) is prepared here, once.  A returned
+closure is usually a C-level callable (`frozenset.__contains__`,
+`partial(operator.eq, constant)`) or a one-line lambda.
+
+Semantics follow libsinsp (`filter_compare.cpp`, `sinsp_filtercheck.cpp`, `prefix_search.h`):
+
+* strings compare as bytes: `=` exact, `<`... like strcmp, `icontains`/`iglob` fold ASCII only;
+* `glob`/`iglob` are glibc `fnmatch(3)` with no flags (or FNM_CASEFOLD), C locale: the pattern
+  is translated once into a Python regular expression over bytes by simulating glibc's
+  bracket-expression parser for every byte value (see `compile_glob`);
+* `regex` is RE2 in POSIX mode with longest match, anchored at both ends;
+* `pmatch` is a path-prefix test on `/`-separated components (trie of components);
+* modifiers `oneof`/`anyof`/`allof` apply the base operator to every list element.
+
+The closures receive a *present* value: the compiler returns False for absent values and
+handles multi-valued ("any") fields itself.  `multi == "list"` values are tuples.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import operator
+import re
+from collections import Counter
+from functools import partial
+from typing import Any, Callable, Iterable, Sequence
+
+import re2
+
+from .constants import parse_constant, parse_ip, parse_ipnet, to_bytes
+from .errors import RuleError
+from .fieldtypes import FType, Kind
+
+__all__ = [
+    "OPERATORS", "LIST_OPERATORS", "MODIFIERS", "check_operator", "make_predicate",
+    "make_field_predicate", "compile_glob", "compile_regex", "PathPrefixSet", "ascii_lower",
+]
+
+Predicate = Callable[[Any], bool]
+FieldPredicate = Callable[[Any, Any], bool]
+
+OPERATORS: frozenset[str] = frozenset({
+    "=", "==", "!=", "<", "<=", ">", ">=", "contains", "icontains", "bcontains", "startswith",
+    "bstartswith", "endswith", "glob", "iglob", "regex", "pmatch", "in", "intersects", "exists",
+})
+LIST_OPERATORS: frozenset[str] = frozenset({"in", "intersects", "pmatch"})
+MODIFIERS: frozenset[str] = frozenset({"oneof", "anyof", "allof"})
+
+# Allowed operator x type (libsinsp flt_is_comparable), with its error wording.
+_NUMERIC_OPS = frozenset({"=", "==", "!=", "<", "<=", ">", ">=", "in", "intersects", "exists"})
+_BOOL_OPS = frozenset({"=", "==", "!=", "in", "intersects", "exists"})
+_STRING_OPS = OPERATORS - {"bcontains", "bstartswith"}
+_BYTES_OPS = frozenset({"=", "==", "!=", "contains", "startswith", "endswith", "in", "intersects",
+                        "bcontains", "bstartswith", "exists"})
+_IP_OPS = frozenset({"=", "==", "!=", "in", "intersects", "exists"})
+_LIST_FIELD_OPS = frozenset({"in", "intersects", "exists"})
+
+_ALLOWED: dict[Kind, tuple[frozenset[str], str]] = {
+    Kind.INT: (_NUMERIC_OPS, "numeric"),
+    Kind.PORT: (_NUMERIC_OPS, "numeric"),
+    Kind.ABSTIME: (_NUMERIC_OPS, "numeric"),
+    Kind.RELTIME: (_NUMERIC_OPS, "numeric"),
+    Kind.DOUBLE: (_NUMERIC_OPS, "numeric"),
+    Kind.BOOL: (_BOOL_OPS, "numeric"),  # sic: libsinsp words bool errors as "numeric"
+    Kind.STRING: (_STRING_OPS, "string"),
+    Kind.BYTES: (_BYTES_OPS, "buffer"),
+    Kind.IP: (_IP_OPS, "ip address and network"),
+    Kind.IPNET: (_IP_OPS, "ip address and network"),
+}
+
+# Operators that take a modifier: the "string-like" ones, never orderings or list operators.
+_MODIFIABLE = frozenset({"=", "==", "!=", "contains", "icontains", "bcontains", "startswith",
+                         "bstartswith", "endswith", "glob", "iglob", "regex"})
+_EQUALITY = frozenset({"=", "==", "!="})
+
+
+def check_operator(op: str, ftype: FType, multi: str | None, modifier: str | None = None) -> None:
+    """Raise RuleError unless `op` (with `modifier`) may be applied to a field of this type."""
+    if op not in OPERATORS:
+        raise RuleError(f"unrecognized filter comparison operator '{op}'")
+    if multi == "list":
+        if op not in _LIST_FIELD_OPS:
+            raise RuleError(f"'{op}' operator not supported for list filters")
+    elif op != "exists":
+        allowed, family = _ALLOWED[ftype.kind]
+        if op not in allowed:
+            raise RuleError(f"'{op}' operator not supported for {family} filters")
+    if modifier is None:
+        return
+    if modifier not in MODIFIERS:
+        raise RuleError(f"unrecognized operator modifier '{modifier}'")
+    if op not in _MODIFIABLE or multi == "list":
+        raise RuleError(f"'{op}' operator does not support the '{modifier}' modifier")
+    if ftype.kind in (Kind.IP, Kind.IPNET) and op not in _EQUALITY:
+        raise RuleError(f"'{op}' operator does not support the '{modifier}' modifier on "
+                        f"ip address and network filters")
+
+
+# -- public factories --------------------------------------------------------------------
+
+
+def make_predicate(op: str, ftype: FType, multi: str | None, constants: Sequence[str],
+                   modifier: str | None = None) -> Predicate:
+    """The test `value <op> constants` for a present value of a field of type `ftype`.
+
+    `constants` are raw texts: one for scalar operators, every element for `in`,
+    `intersects`, `pmatch` and modifiers.  Raises RuleError for a bad operator or constant.
+    """
+    check_operator(op, ftype, multi, modifier)
+    if op == "exists":
+        return _always_true
+    if op == "==":
+        op = "="
+    try:
+        if modifier is not None:
+            return _modified(op, ftype, list(constants), modifier)
+        if multi == "list":
+            return _list_field(op, ftype, constants)
+        if op in LIST_OPERATORS:
+            if op == "pmatch":
+                return PathPrefixSet(constants).match if constants else _always_false
+            return _membership(ftype, constants)
+        if len(constants) != 1:
+            raise RuleError(f"'{op}' operator requires exactly one value, got {len(constants)}")
+        return _single(op, ftype, constants[0])
+    except ValueError as err:  # constant conversion
+        raise RuleError(str(err)) from None
+
+
+def make_field_predicate(op: str, ftype: FType, multi: str | None = None) -> FieldPredicate:
+    """The test `lhs <op> rhs` where both sides are present values of the same type
+    (`lhs op val(other.field)`).  `pmatch` and `regex` take no field on the right."""
+    if op in ("pmatch", "regex"):
+        raise RuleError(f"'{op}' operator cannot be used with a field on the right-hand side")
+    if ftype.kind is Kind.IPNET:
+        raise RuleError("ip network fields cannot be compared with a field on the right-hand side")
+    check_operator(op, ftype, multi)
+    if op == "exists":
+        return lambda a, b: True
+    if op in ("in", "intersects"):
+        if multi == "list":
+            return _subset if op == "in" else _overlaps
+        return _eq_or_list(op)
+    kind = ftype.kind
+    if op in ("=", "=="):
+        return _op_eq
+    if op == "!=":
+        return _op_ne
+    if op in _ORDER:
+        return _ORDER[op]
+    if op == "contains" or op == "bcontains":
+        return lambda a, b: b in a
+    if op == "startswith" or op == "bstartswith":
+        return lambda a, b: a.startswith(b)
+    if op == "endswith":
+        return lambda a, b: a.endswith(b)
+    if op == "icontains":
+        return lambda a, b: ascii_lower(b) in ascii_lower(a)
+    if op in ("glob", "iglob") and kind is Kind.STRING:
+        fold = op == "iglob"
+        cache: dict[str, Predicate] = {}
+
+        def glob_field(a: Any, b: Any) -> bool:
+            matcher = cache.get(b)
+            if matcher is None:
+                if len(cache) > 256:
+                    cache.clear()
+                matcher = cache[b] = compile_glob(b, fold)
+            return matcher(a)
+        return glob_field
+    raise RuleError(f"'{op}' operator not supported with a field on the right-hand side")
+
+
+# -- helpers shared by the factories -------------------------------------------------------
+
+
+def _always_true(value: Any) -> bool:
+    return True
+
+
+def _always_false(value: Any) -> bool:
+    return False
+
+
+def _op_eq(a: Any, b: Any) -> bool:
+    return bool(a == b)
+
+
+def _op_ne(a: Any, b: Any) -> bool:
+    return bool(a != b)
+
+
+def _subset(a: Any, b: Any) -> bool:
+    return set(b).issuperset(a)
+
+
+def _overlaps(a: Any, b: Any) -> bool:
+    return not set(b).isdisjoint(a)
+
+
+def _eq_or_list(op: str) -> FieldPredicate:
+    # The compiler may not say the field is a list; look at the value itself.
+    def test(a: Any, b: Any) -> bool:
+        if type(a) is tuple:
+            return (_subset if op == "in" else _overlaps)(a, b)
+        return bool(a == b)
+    return test
+
+
+_ORDER: dict[str, FieldPredicate] = {
+    "<": lambda a, b: bool(a < b),
+    "<=": lambda a, b: bool(a <= b),
+    ">": lambda a, b: bool(a > b),
+    ">=": lambda a, b: bool(a >= b),
+}
+
+_ASCII_LOWER = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
+
+
+def ascii_lower(text: str) -> str:
+    """Lower-case A-Z only (C `tolower` in the C locale); other characters are untouched."""
+    return text.lower() if text.isascii() else text.translate(_ASCII_LOWER)
+
+
+def _typed(ftype: FType, text: str) -> Any:
+    return parse_constant(ftype, text)
+
+
+def _hex_bytes(op: str, text: str) -> bytes:
+    if len(text) % 2 or not all(c in "0123456789abcdefABCDEF" for c in text):
+        raise RuleError(f"'{op}' requires an even-length hexadecimal string, got '{text}'")
+    return bytes.fromhex(text)
+
+
+def _ip_constant(ftype: FType, text: str) -> Any:
+    """IP fields accept addresses, and networks (`a.b.c.d/n`) meaning membership."""
+    if ftype.kind is Kind.IPNET or "/" in text:
+        return parse_ipnet(text)
+    return parse_ip(text)
+
+
+_NETWORK = (ipaddress.IPv4Network, ipaddress.IPv6Network)
+
+
+def _single(op: str, ftype: FType, text: str) -> Predicate:
+    kind = ftype.kind
+    if kind is Kind.STRING:
+        return _string_single(op, text)
+    if kind is Kind.BYTES:
+        if op == "bcontains" or op == "bstartswith":
+            needle = _hex_bytes(op, text)
+            op = "contains" if op == "bcontains" else "startswith"
+        else:
+            needle = to_bytes(text)
+        return _bytes_single(op, needle)
+    if kind is Kind.IP or kind is Kind.IPNET:
+        const = _ip_constant(ftype, text)
+        if isinstance(const, _NETWORK):
+            net = const
+            if op == "=":
+                return net.__contains__
+            return lambda v: v not in net
+        return _compare_with(op, const)
+    # numbers and bools: compare with the constant converted to the field's type
+    const = _typed(ftype, text)
+    return _compare_with(op, const)
+
+
+_REVERSED = {"=": operator.eq, "!=": operator.ne, "<": operator.gt, "<=": operator.ge,
+             ">": operator.lt, ">=": operator.le}
+
+
+def _compare_with(op: str, const: Any) -> Predicate:
+    """`value <op> const` as `partial(operator.x, const)`: a C-level call with no Python
+    frame, and (unlike a bound `const.__eq__`) never a truthy NotImplemented when a value
+    of another type shows up."""
+    try:
+        return partial(_REVERSED[op], const)
+    except KeyError:
+        raise RuleError(f"'{op}' operator not supported for this type") from None
+
+
+def _string_single(op: str, text: str) -> Predicate:
+    if op in ("=", "!=", "<", "<=", ">", ">="):
+        # str order is code point order, which is UTF-8 byte order: strcmp semantics.
+        return _compare_with(op, text)
+    if op == "contains":
+        return lambda v: text in v
+    if op == "startswith":
+        return lambda v: v.startswith(text)
+    if op == "endswith":
+        return lambda v: v.endswith(text)
+    if op == "icontains":
+        needle = ascii_lower(text)
+        return lambda v: needle in (v.lower() if v.isascii() else v.translate(_ASCII_LOWER))
+    if op == "glob":
+        return compile_glob(text, False)
+    if op == "iglob":
+        return compile_glob(text, True)
+    if op == "regex":
+        return compile_regex(text)
+    raise RuleError(f"'{op}' operator not supported for string filters")
+
+
+def _bytes_single(op: str, needle: bytes) -> Predicate:
+    if op == "=" or op == "!=":
+        return _compare_with(op, needle)
+    if op == "contains":
+        return lambda v: needle in v
+    if op == "startswith":
+        return lambda v: v.startswith(needle)
+    if op == "endswith":
+        return lambda v: v.endswith(needle)
+    raise RuleError(f"'{op}' operator not supported for buffer filters")
+
+
+def _member_values(ftype: FType, constants: Iterable[str]) -> tuple[frozenset[Any], tuple[Any, ...]]:
+    """Constants converted for set membership: (hashable values, IP networks)."""
+    kind = ftype.kind
+    values: list[Any] = []
+    nets: list[Any] = []
+    for text in constants:
+        if kind is Kind.IP or kind is Kind.IPNET:
+            const = _ip_constant(ftype, text)
+            (nets if isinstance(const, _NETWORK) else values).append(const)
+        elif kind is Kind.BYTES:
+            values.append(to_bytes(text))
+        else:
+            values.append(parse_constant(ftype, text))
+    return frozenset(values), tuple(nets)
+
+
+def _membership(ftype: FType, constants: Sequence[str]) -> Predicate:
+    """Scalar `in` / `intersects`: equal to any element (an IP inside any network)."""
+    members, nets = _member_values(ftype, constants)
+    if not nets:
+        return members.__contains__
+    if not members:
+        if len(nets) == 1:
+            return nets[0].__contains__  # type: ignore[no-any-return]
+        return lambda v: any(v in n for n in nets)
+    return lambda v: v in members or any(v in n for n in nets)
+
+
+def _list_field(op: str, ftype: FType, constants: Sequence[str]) -> Predicate:
+    """List-valued field (value is a tuple): `in` = every element is in the set (subset),
+    `intersects` = at least one is.  An empty right-hand list is always false."""
+    if not constants:
+        return _always_false
+    members, nets = _member_values(ftype, constants)
+    if nets:
+        one = _membership(ftype, constants)
+        if op == "in":
+            return lambda v: all(map(one, v))
+        return lambda v: any(map(one, v))
+    if op == "in":
+        return members.issuperset
+    return lambda v: not members.isdisjoint(v)
+
+
+def _modified(op: str, ftype: FType, constants: list[str], modifier: str) -> Predicate:
+    """`op oneof|anyof|allof (c1, c2, ...)`: the base operator against every element."""
+    if not constants:
+        return _always_false
+    kind = ftype.kind
+    hashable_eq = kind not in (Kind.IP, Kind.IPNET) and op in ("=", "!=")
+    if hashable_eq:
+        typed = [to_bytes(t) if kind is Kind.BYTES else parse_constant(ftype, t) for t in constants]
+        members = frozenset(typed)
+        counts = Counter(typed)
+        n = len(typed)
+        if op == "=":
+            if modifier == "anyof":
+                return members.__contains__
+            if modifier == "oneof":
+                return lambda v: counts.get(v, 0) == 1
+            # allof: equal to every element
+            if len(members) == 1:
+                return _compare_with("=", next(iter(members)))
+            return _always_false
+        # "!="
+        if modifier == "allof":
+            return lambda v: v not in members
+        if modifier == "anyof":
+            if len(members) == 1:
+                return _compare_with("!=", next(iter(members)))
+            return _always_true
+        return lambda v: n - counts.get(v, 0) == 1  # oneof: differs from exactly one element
+    if kind is Kind.STRING and modifier == "anyof":
+        if op == "startswith":
+            prefixes = tuple(constants)
+            return lambda v: v.startswith(prefixes)
+        if op == "endswith":
+            suffixes = tuple(constants)
+            return lambda v: v.endswith(suffixes)
+    preds = tuple(_single(op, ftype, text) for text in constants)
+    if modifier == "anyof":
+        return lambda v: any(p(v) for p in preds)
+    if modifier == "allof":
+        return lambda v: all(p(v) for p in preds)
+
+    def exactly_one(v: Any) -> bool:
+        found = False
+        for p in preds:
+            if p(v):
+                if found:
+                    return False
+                found = True
+        return found
+    return exactly_one
+
+
+# -- regex -----------------------------------------------------------------------------------
+
+_RE2_OPTIONS = re2.Options()
+_RE2_OPTIONS.posix_syntax = True
+_RE2_OPTIONS.longest_match = True
+_RE2_OPTIONS.log_errors = False
+
+try:  # the binding's core object: one C call per match instead of ~4 us of Python wrapper
+    from re2 import _re2 as _re2_core
+
+    _ANCHOR_BOTH = _re2_core.RE2.Anchor.ANCHOR_BOTH
+    _CORE_OPTIONS = re2.Options()
+    _CORE_OPTIONS.posix_syntax = True
+    _CORE_OPTIONS.longest_match = True
+    _CORE_OPTIONS.log_errors = False
+    _CORE_OPTIONS.never_capture = True
+except (ImportError, AttributeError):  # pragma: no cover - other google-re2 layouts
+    _re2_core = None
+
+
+def _utf8(value: str) -> bytes:
+    try:
+        return value.encode("utf-8")
+    except UnicodeEncodeError:  # lone surrogates: libsinsp sanitizes to valid UTF-8 first
+        return value.encode("utf-8", "replace")
+
+
+def _regex_error(pattern: str, detail: object) -> RuleError:
+    if isinstance(detail, bytes):
+        detail = detail.decode("utf-8", "replace")
+    return RuleError(f"invalid regular expression '{pattern}': {detail}")
+
+
+def compile_regex(pattern: str) -> Predicate:
+    """Falco's `regex`: RE2, POSIX syntax, leftmost-longest, matched against the whole value."""
+    if _re2_core is not None:
+        core = _re2_core.RE2(pattern.encode("utf-8", "surrogateescape"), _CORE_OPTIONS)
+        if not core.ok():
+            raise _regex_error(pattern, core.error())
+        match = core.Match
+        anchor = _ANCHOR_BOTH
+
+        def matches_core(value: Any) -> bool:
+            try:
+                data = value.encode()
+            except UnicodeEncodeError:
+                data = _utf8(value)
+            return bool(match(anchor, data, 0, len(data))[0][0] >= 0)
+        return matches_core
+    try:
+        compiled = re2.compile(pattern, options=_RE2_OPTIONS)
+    except re2.error as err:
+        raise _regex_error(pattern, err.args[0] if err.args else err) from None
+    fullmatch = compiled.fullmatch
+    return lambda value: fullmatch(_utf8(value).decode("utf-8")) is not None
+
+
+# -- glob (glibc fnmatch, C locale) -----------------------------------------------------------
+
+_BACKSLASH, _LBRACKET, _RBRACKET = 0x5C, 0x5B, 0x5D
+_COLON, _EQUALS, _DOT, _DASH = 0x3A, 0x3D, 0x2E, 0x2D
+_FAIL = -1      # the bracket cannot match this character
+_LITERAL = -2   # unterminated bracket: glibc matches '[' literally and rescans after it
+
+
+def _ctype_classes() -> dict[bytes, frozenset[int]]:
+    """The POSIX character classes of the C locale, as byte sets."""
+    rng = range(256)
+    upper = {c for c in rng if 0x41 <= c <= 0x5A}
+    lower = {c for c in rng if 0x61 <= c <= 0x7A}
+    digit = {c for c in rng if 0x30 <= c <= 0x39}
+    alpha = upper | lower
+    punct = {c for c in rng if 0x21 <= c <= 0x7E} - alpha - digit
+    classes = {
+        "alpha": alpha, "upper": upper, "lower": lower, "digit": digit, "alnum": alpha | digit,
+        "xdigit": digit | {c for c in rng if chr(c) in "abcdefABCDEF"},
+        "space": {0x20, 0x09, 0x0A, 0x0B, 0x0C, 0x0D}, "blank": {0x20, 0x09},
+        "cntrl": set(range(0x20)) | {0x7F}, "punct": punct,
+        "graph": set(range(0x21, 0x7F)), "print": set(range(0x20, 0x7F)),
+    }
+    return {name.encode(): frozenset(chars) for name, chars in classes.items()}
+
+
+_CLASSES = _ctype_classes()
+
+
+def _fold(c: int, fold: bool) -> int:
+    return c + 32 if fold and 0x41 <= c <= 0x5A else c
+
+
+def _collating_symbol(p: bytes, k: int) -> tuple[int, int]:
+    """`[.x.]` starting with p[k] == '.': returns (symbol byte, index after '.]'), or
+    (_FAIL, _) when unterminated or longer than one character (C locale has no names)."""
+    start = k
+    length = 0
+    while True:
+        k += 1
+        if p[k] == _DOT and p[k + 1] == _RBRACKET:
+            k += 2
+            break
+        if p[k] == 0:
+            return _FAIL, k
+        length += 1
+    if length != 1:
+        return _FAIL, k
+    return p[start + 1], k
+
+
+def _bracket_skip(p: bytes, k: int, negate: bool) -> int:
+    """After a bracket matched at p[k:], find its end like glibc's "skip the rest" loop."""
+    while True:
+        c = p[k]
+        k += 1
+        if c == 0:
+            return _LITERAL
+        if c == _BACKSLASH:
+            if p[k] == 0:
+                return _LITERAL
+            k += 1
+        elif c == _LBRACKET and p[k] == _COLON:
+            start = k
+            length = 0
+            while True:
+                k += 1
+                length += 1
+                if length == 256:
+                    return _FAIL
+                if p[k] == _COLON and p[k + 1] == _RBRACKET:
+                    k += 2
+                    break
+                if p[k] < 0x61 or p[k] >= 0x7A:
+                    k = start
+                    break
+            continue
+        elif c == _LBRACKET and p[k] == _EQUALS:
+            if p[k + 1] == 0 or p[k + 2] != _EQUALS or p[k + 3] != _RBRACKET:
+                return _FAIL
+            k += 4
+            continue
+        elif c == _LBRACKET and p[k] == _DOT:
+            k += 1
+            while True:
+                if p[k] == 0:
+                    return _FAIL
+                if p[k] == _DOT and p[k + 1] == _RBRACKET:
+                    break
+                k += 1
+            k += 2
+            continue
+        if c == _RBRACKET:
+            return _FAIL if negate else k
+
+
+def _bracket(p: bytes, start: int, ch: int, fold: bool) -> int:
+    """Outcome of the bracket expression whose '[' is at p[start-1] for string byte `ch`:
+    the pattern index after it when `ch` matches, _FAIL, or _LITERAL."""
+    i = start
+    negate = p[i] == 0x21 or p[i] == 0x5E  # '!' or '^'
+    if negate:
+        i += 1
+    fn = _fold(ch, fold)
+    c = p[i]
+    i += 1
+    while True:
+        normal = False      # c is an ordinary (folded) character to test
+        have_cold = False   # cold holds a range start, c the byte after it
+        cold = 0
+        if c == _BACKSLASH:
+            if p[i] == 0:
+                return _FAIL
+            c = _fold(p[i], fold)
+            i += 1
+            normal = True
+        elif c == _LBRACKET and p[i] == _COLON:
+            start_name = i
+            k = i
+            name = bytearray()
+            is_class = True
+            while True:
+                if len(name) == 256:
+                    return _FAIL
+                k += 1
+                cc = p[k]
+                if cc == _COLON and p[k + 1] == _RBRACKET:
+                    k += 2
+                    break
+                if cc < 0x61 or cc >= 0x7A:  # not a-y: not a class name after all
+                    is_class = False
+                    break
+                name.append(cc)
+            if is_class:
+                members = _CLASSES.get(bytes(name))
+                if members is None:
+                    return _FAIL
+                if ch in members:
+                    return _bracket_skip(p, k, negate)
+                c = p[k]
+                i = k + 1
+            else:
+                i = start_name
+                c = _LBRACKET
+                normal = True
+        elif c == _LBRACKET and p[i] == _EQUALS:
+            sym = p[i + 1]
+            if sym != 0 and p[i + 2] == _EQUALS and p[i + 3] == _RBRACKET:
+                k = i + 4
+                if ch == sym:
+                    return _bracket_skip(p, k, negate)
+                c = p[k]
+                i = k + 1
+            else:
+                c = _LBRACKET
+                normal = True
+        elif c == 0:
+            return _LITERAL
+        elif c == _LBRACKET and p[i] == _DOT:
+            sym, k = _collating_symbol(p, i)
+            if sym == _FAIL:
+                return _FAIL
+            is_range = p[k] == _DASH and p[k + 1] != 0
+            if not is_range and ch == sym:
+                return _bracket_skip(p, k, negate)
+            cold = sym
+            c = p[k]
+            i = k + 1
+            have_cold = True
+        else:
+            c = _fold(c, fold)
+            normal = True
+        if normal:
+            is_range = p[i] == _DASH and p[i + 1] != 0 and p[i + 1] != _RBRACKET
+            if not is_range and c == fn:
+                return _bracket_skip(p, i, negate)
+            cold = c
+            c = p[i]
+            i += 1
+            have_cold = True
+        if have_cold and c == _DASH and p[i] != _RBRACKET:
+            cend = p[i]
+            i += 1
+            if cend == _LBRACKET and p[i] == _DOT:
+                cend, i = _collating_symbol(p, i)
+                if cend == _FAIL:
+                    return _FAIL
+            else:
+                if cend == _BACKSLASH:
+                    cend = p[i]
+                    i += 1
+                if cend == 0:
+                    return _FAIL
+                cend = _fold(cend, fold)
+            if cold <= fn <= cend:
+                return _bracket_skip(p, i, negate)
+            c = p[i]
+            i += 1
+        if c == _RBRACKET:
+            break
+    return _FAIL if not negate else i
+
+
+def _byte_class(chars: Iterable[int]) -> str:
+    """A regex fragment matching exactly one byte of `chars` (as \\xHH escapes)."""
+    items = sorted(set(chars))
+    if not items:
+        return "(?!)"
+    if len(items) == 1:
+        return f"\\x{items[0]:02x}"
+    if len(items) == 256:
+        return "."
+    parts = []
+    run_start = prev = items[0]
+    for c in items[1:] + [-1]:
+        if c == prev + 1:
+            prev = c
+            continue
+        parts.append(f"\\x{run_start:02x}" if run_start == prev else
+                     f"\\x{run_start:02x}-\\x{prev:02x}")
+        run_start = prev = c
+    return "[" + "".join(parts) + "]"
+
+
+def _literal_class(c: int, fold: bool) -> str:
+    if fold and 0x61 <= c <= 0x7A:
+        return _byte_class((c, c - 32))
+    return _byte_class((c,))
+
+
+class _GlobTranslator:
+    """Translates an fnmatch pattern (bytes) into an equivalent regex source over bytes."""
+
+    def __init__(self, pattern: bytes, fold: bool) -> None:
+        self.p = pattern + b"\0\0\0\0"
+        self.end = len(pattern)
+        self.fold = fold
+        self.memo: dict[int, str] = {}
+
+    def from_index(self, pos: int) -> str:
+        cached = self.memo.get(pos)
+        if cached is not None:
+            return cached
+        out: list[str] = []
+        p, fold = self.p, self.fold
+        first = pos
+        while pos < self.end:
+            c = _fold(p[pos], fold)
+            pos += 1
+            if c == 0x3F:  # ?
+                out.append(".")
+            elif c == 0x2A:  # *
+                if not out or out[-1] != ".*":
+                    out.append(".*")
+            elif c == _BACKSLASH:
+                if pos >= self.end:
+                    out.append("(?!)")  # trailing backslash never matches
+                    break
+                out.append(_literal_class(_fold(p[pos], fold), fold))
+                pos += 1
+            elif c == _LBRACKET:
+                out.append(self._bracket_here(pos))
+                break  # the bracket's alternatives carry the rest of the pattern
+            else:
+                out.append(_literal_class(c, fold))
+        source = "".join(out)
+        if len(source) > 200_000:
+            raise RuleError("glob pattern too complex")
+        self.memo[first] = source
+        return source
+
+    def _bracket_here(self, start: int) -> str:
+        groups: dict[int, list[int]] = {}
+        for ch in range(256):
+            outcome = _bracket(self.p, start, ch, self.fold)
+            if outcome == _LITERAL:
+                if ch == _LBRACKET:  # '[' then the pattern again right after it
+                    groups.setdefault(start, []).append(ch)
+            elif outcome != _FAIL:
+                groups.setdefault(outcome, []).append(ch)
+        if not groups:
+            return "(?!)"
+        branches = [_byte_class(chars) + self.from_index(cont) for cont, chars in groups.items()]
+        return branches[0] if len(branches) == 1 else "(?:" + "|".join(branches) + ")"
+
+
+def glob_to_regex(pattern: str, fold: bool = False) -> str:
+    """Regex source (byte escapes) equivalent to glibc `fnmatch(pattern, s, fold ? FNM_CASEFOLD : 0)`
+    on the UTF-8 bytes of `s` in the C locale."""
+    return _GlobTranslator(to_bytes(pattern), fold).from_index(0)
+
+
+def _literal_glob(pattern: str, fold: bool) -> Predicate | None:
+    """Fast path for patterns whose only special character is `*` (the common case)."""
+    if any(c in pattern for c in "?[\\"):
+        return None
+    if fold:
+        pattern = ascii_lower(pattern)
+    parts = pattern.split("*")
+    if len(parts) == 1:
+        if fold:
+            return lambda v: ascii_lower(v) == pattern
+        return partial(operator.eq, pattern)
+    head, tail, middle = parts[0], parts[-1], tuple(p for p in parts[1:-1] if p)
+    fixed = len(head) + len(tail)
+
+    def match(v: Any) -> bool:
+        if fold:
+            v = v.lower() if v.isascii() else v.translate(_ASCII_LOWER)
+        if len(v) < fixed or not v.startswith(head) or not v.endswith(tail):
+            return False
+        pos, stop = len(head), len(v) - len(tail)
+        for part in middle:  # leftmost placement of each piece is optimal for `*`
+            pos = v.find(part, pos, stop)
+            if pos < 0:
+                return False
+            pos += len(part)
+        return True
+
+    if not middle:
+        if fold:
+            return match
+        if not tail:
+            return lambda v: v.startswith(head)
+        if not head:
+            return lambda v: v.endswith(tail)
+    elif not head and not tail and len(middle) == 1 and not fold:
+        needle = middle[0]
+        return lambda v: needle in v
+    return match
+
+
+def compile_glob(pattern: str, fold: bool = False) -> Predicate:
+    """A matcher equivalent to glibc `fnmatch(pattern, value, 0)` (`FNM_CASEFOLD` if fold).
+
+    Values are matched as their UTF-8 bytes, as libsinsp does: ASCII values use a str regex
+    directly, others are encoded first, so `?` and brackets consume one byte like in C."""
+    fast = _literal_glob(pattern, fold)
+    if fast is not None:
+        return fast
+    source = glob_to_regex(pattern, fold)
+    as_text = re.compile(source, re.DOTALL).fullmatch
+    as_bytes = re.compile(source.encode("ascii"), re.DOTALL).fullmatch
+
+    def match(v: Any) -> bool:
+        if v.isascii():
+            return as_text(v) is not None
+        return as_bytes(v.encode("utf-8", "surrogateescape")) is not None
+    return match
+
+
+# -- pmatch ----------------------------------------------------------------------------------
+
+_TERMINAL = None  # a trie entry that ends a search path
+_MISSING: Any = object()
+
+
+class _PathNode:
+    __slots__ = ("dirs", "globs")
+
+    def __init__(self) -> None:
+        self.dirs: dict[str, _PathNode | None] = {}
+        self.globs: dict[str, tuple[Predicate, _PathNode | None]] = {}
+
+
+class PathPrefixSet:
+    """Falco's `pmatch`: does any search path equal a leading run of the value's components?
+
+    Paths are split on `/` with empty components dropped; a search-path component containing
+    `*`, `?` or `[` is fnmatch'ed against exactly one value component.  The search path `/`
+    matches every value.  Adding a path shorter than an existing one replaces it (the longer
+    one could never add a match), as libsinsp's path_prefix_map does.
+    """
+
+    def __init__(self, paths: Iterable[str]) -> None:
+        self.root = _PathNode()
+        self.match_all = False
+        self.has_globs = False
+        for path in paths:
+            self.add(path)
+
+    def add(self, path: str) -> None:
+        comps = [c for c in path.split("/") if c]
+        if not comps:
+            self.match_all = True
+            return
+        node = self.root
+        for index, comp in enumerate(comps):
+            last = index == len(comps) - 1
+            is_glob = any(ch in comp for ch in "*?[")
+            if is_glob:
+                self.has_globs = True
+                entry = node.globs.get(comp)
+                existing = entry[1] if entry is not None else _TERMINAL
+                present = entry is not None
+            else:
+                present = comp in node.dirs
+                existing = node.dirs.get(comp)
+            if present and existing is _TERMINAL:
+                return  # a shorter search path already covers this one
+            if last:
+                child: _PathNode | None = _TERMINAL
+            elif present:
+                child = existing
+            else:
+                child = _PathNode()
+            if is_glob:
+                node.globs[comp] = (compile_glob(comp), child)
+            else:
+                node.dirs[comp] = child
+            if child is _TERMINAL:
+                return
+            node = child
+
+    def match(self, value: Any) -> bool:
+        return self.match_all or self._walk(self.root, value.split("/"), 0)
+
+    def _walk(self, node: _PathNode, comps: list[str], index: int) -> bool:
+        count = len(comps)
+        while index < count:
+            comp = comps[index]
+            index += 1
+            if not comp:
+                continue  # leading, trailing and doubled slashes
+            child = node.dirs.get(comp, _MISSING)
+            if not node.globs:
+                if child is _MISSING:
+                    return False
+                if child is _TERMINAL:
+                    return True
+                node = child
+                continue
+            # direct entry first, then every glob entry matching this component
+            if child is not _MISSING and (child is _TERMINAL or self._walk(child, comps, index)):
+                return True
+            for matcher, gchild in node.globs.values():
+                if matcher(comp) and (gchild is _TERMINAL or self._walk(gchild, comps, index)):
+                    return True
+            return False
+        return False
