@@ -277,7 +277,7 @@ class Collector:
             return {"condition": current("condition").appended(new) if op == "append" else new}
         if key in ("output", "desc"):
             text = str(values[key]).strip() if key == "output" else str(values[key])
-            change = {key: f"{current(key)} {text}" if op == "append" else text}
+            change: dict[str, Any] = {key: f"{current(key)} {text}" if op == "append" else text}
             if key == "output":
                 change["output_location"] = item.key_locations["output"]
             return change
