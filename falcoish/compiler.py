@@ -210,10 +210,10 @@ class Compiler:
         types = [(a.ftype, a.multi) if isinstance(a, Operand) else [(i.ftype, i.multi) for i in a]
                  for a in args]
         try:
-            ftype, multi = spec.output_type(types)
+            ftype, multi = spec.output_type(types, node.arg)
+            apply = spec.bind(types, node.arg)
         except RuleError as err:
             raise RuleError(err.reason, node.pos) from None
-        apply = spec.apply
         getters = [a.get if isinstance(a, Operand) else _tuple_getter([i.get for i in a]) for a in args]
         if len(getters) == 1:
             only = getters[0]

@@ -15,7 +15,7 @@ from typing import Iterable, Sequence
 from .collector import KNOWN_SOURCES, Collector, RuleBook, check_plugin_requirements
 from .compiler import Compiler, InMacro
 from .decls import CondText, RuleDecl
-from .errors import ConditionSyntaxError, Location, Problems, RuleError, RulesLoadError
+from .errors import ConditionSyntaxError, Location, Problem, Problems, RuleError, RulesLoadError
 from .event_table import EVENT_NAMES
 from .evttypes import event_types
 from .fields import bind
@@ -41,6 +41,18 @@ class LoadResult:
     book: RuleBook
     outputs: dict[str, OutputFormat]
     files: list[str]
+
+    @property
+    def rules(self) -> tuple[CompiledRule, ...]:
+        return self.ruleset.rules
+
+    @property
+    def errors(self) -> list[Problem]:
+        return self.problems.errors
+
+    @property
+    def warnings(self) -> list[Problem]:
+        return self.problems.warnings
 
     @property
     def ok(self) -> bool:

@@ -40,8 +40,13 @@ def run(args: argparse.Namespace) -> int:
         bad += 1
         print(f"{source}:{number}: skipped: {reason}", file=sys.stderr)
 
+    try:
+        events = read_events(source, on_bad)
+    except OSError as exc:
+        print(f"falcoish: cannot read events from {source}: {exc.strerror or exc}", file=sys.stderr)
+        return 2
     out = sys.stdout
-    for event in read_events(source, on_bad):
+    for event in events:
         for alert in engine.process(event):
             out.write((alert.json_line() if args.json else alert.text_line(args.iso8601)) + "\n")
     out.flush()
