@@ -131,7 +131,10 @@ class Compiler:
             pred = make_predicate(node.op, lhs.ftype, lhs.multi, constants, node.modifier)
         except RuleError as err:
             raise RuleError(err.reason, rhs.pos if rhs is not None else node.pos) from None
-        if lhs.multi == "any":
+        if lhs.multi == "ends" and node.op == "!=":
+            # fd.ip/fd.port/fd.net/fd.proto != X: *neither* end of the connection is X
+            return lambda e: (v := get(e)) is not None and all(map(pred, v))
+        if lhs.multi in ("any", "ends"):
             return lambda e: (v := get(e)) is not None and any(map(pred, v))
         return lambda e: (v := get(e)) is not None and pred(v)
 

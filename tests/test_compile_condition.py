@@ -118,3 +118,11 @@ def test_parse_condition_errors_carry_line_and_column() -> None:
         falcoish.parse_condition("proc.name = a and\n (fd.num = 1")
     assert info.value.line == 2
     assert info.value.column >= 2
+
+
+def test_not_equal_on_either_end_fields_means_neither_end() -> None:
+    cond = compile_condition("fd.ip != 10.0.0.1")
+    assert not cond.evaluate({"fd.ip": ["10.0.0.1", "10.0.0.2"]})
+    assert cond.evaluate({"fd.ip": ["10.0.0.3", "10.0.0.2"]})
+    # whereas bare proc.aname != x holds when *some* ancestor is not x (Falco's semantics)
+    assert compile_condition("proc.aname != sshd").evaluate({"proc.aname": ["sshd", "bash"]})

@@ -133,8 +133,8 @@ def _rawarg(arg: ArgValue) -> Binding:
     if all(k.numeric for k in kinds):
         ftype: FType = INT64
         conv: Callable[[Any], Any] = lambda v: v if type(v) is int else None
-    elif kinds == {PKind.BYTEBUF}:
-        ftype, conv = BYTES, bytes_value
+    elif PKind.BYTEBUF in kinds:
+        ftype, conv = BYTES, lambda v: bytes_value(v) or str(v).encode()
     else:
         ftype, conv = STRING, lambda v: v if isinstance(v, str) else str(v)
     getters = {n: value_getter(e.by_name[name]) for n, e in EVENTS.items() if name in e.by_name}

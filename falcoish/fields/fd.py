@@ -183,13 +183,13 @@ simple("fd.sport", PORT, "server port (also of a listening socket)", _sport)
 simple("fd.lport", PORT, "local port of a connected socket", _lport)
 simple("fd.rport", PORT, "remote port of a connected socket", _rport)
 simple("fd.ip", IP, "matches the client or the server IP address", _either(_cip, _sip),
-       multi="any", **_FILTER)
+       multi="ends", **_FILTER)
 simple("fd.port", PORT, "matches the client or the server port", _either(_cport, _sport),
-       multi="any", **_FILTER)
+       multi="ends", **_FILTER)
 simple("fd.proto", PORT, "matches the client or the server port (by number or service name)",
-       _either(_cport, _sport), multi="any", **_FILTER)
+       _either(_cport, _sport), multi="ends", **_FILTER)
 simple("fd.net", IPNET, "matches the client or the server address against a network",
-       _either(_cip, _sip), multi="any", **_FILTER)
+       _either(_cip, _sip), multi="ends", **_FILTER)
 simple("fd.cnet", IPNET, "matches the client address against a network", _cip, **_FILTER)
 simple("fd.snet", IPNET, "matches the server address against a network", _sip, **_FILTER)
 simple("fd.lnet", IPNET, "matches the local address against a network", _lip, **_FILTER)

@@ -34,17 +34,24 @@ def _arglist(p: Proc) -> list[str] | None:
     return v if isinstance(v, list) else None
 
 
+def _join(items: list[Any]) -> str:
+    try:
+        return " ".join(items)
+    except TypeError:          # a non-string element in a hand-written record
+        return " ".join(map(str, items))
+
+
 def _args(p: Proc) -> str | None:
     v = _arglist(p)
-    return None if v is None else " ".join(str(a) for a in v)
+    return None if v is None else _join(v)
 
 
 def _cmdline(p: Proc) -> str | None:
-    comm = _comm(p)
-    if comm is None:
+    comm = p.get("comm")
+    if type(comm) is not str:
         return None
-    args = _arglist(p)
-    return f"{comm} {' '.join(str(a) for a in args)}" if args else comm
+    args = p.get("args")
+    return f"{comm} {_join(args)}" if args and isinstance(args, list) else comm
 
 
 def _envlist(p: Proc) -> list[str] | None:
@@ -54,7 +61,7 @@ def _envlist(p: Proc) -> list[str] | None:
 
 def _env(p: Proc) -> str | None:
     v = _envlist(p)
-    return None if v is None else " ".join(str(e) for e in v)
+    return None if v is None else _join(v)
 
 
 def _thread(view: View) -> Callable[[Event], Any]:
@@ -74,7 +81,9 @@ def _nth(view: View, n: int) -> Callable[[Event], Any]:
 
 def _every(view: View) -> Callable[[Event], Any]:
     def extract(ev: Event) -> tuple[Any, ...] | None:
-        values = tuple(v for v in map(view, ev.ancestors) if v is not None)
+        values = tuple(map(view, ev.ancestors))
+        if None in values:
+            values = tuple(v for v in values if v is not None)
         return values or None
     return extract
 
@@ -96,7 +105,7 @@ simple("proc.exe", STRING, "first command-line argument (argv[0])", _thread(_exe
 simple("proc.exepath", STRING, "full path of the executable", _thread(_exepath))
 simple("proc.cmdline", STRING, "proc.name followed by the arguments", _thread(_cmdline))
 simple("proc.exeline", STRING, "proc.exe followed by the arguments",
-       _thread(lambda p: None if (e := _exe(p)) is None else " ".join([e, *(_arglist(p) or [])])))
+       _thread(lambda p: None if (e := _exe(p)) is None else _join([e, *(_arglist(p) or [])])))
 simple("proc.cmdnargs", UINT64, "number of command-line arguments",
        _thread(lambda p: None if (a := _arglist(p)) is None else len(a)))
 simple("proc.cmdlenargs", UINT64, "total length of the arguments (without separators)",

@@ -9,7 +9,9 @@ the event's record sections and returns the value, or None when the value is abs
 Field modules (`evt`, `proc`, `fd`, `user`, `container`, ...) register their fields with
 `simple()` (no argument: the extractor itself) or `family()` (a maker that receives the parsed
 argument and returns the extractor, or a `Binding` when the argument changes type or
-multiplicity, e.g. `proc.aname[2]` is a scalar while bare `proc.aname` is "any").
+multiplicity, e.g. `proc.aname[2]` is a scalar while bare `proc.aname` is "any"; `fd.ip`-like
+fields that match either end of a connection are "ends": like "any", except that `!=` means
+neither end matches).
 """
 
 from __future__ import annotations
