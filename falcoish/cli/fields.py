@@ -24,7 +24,7 @@ def run(args: argparse.Namespace) -> int:
         return 0
     for s in specs:
         arg = {"none": "", "index": "[N]", "key": "[KEY]", "index_or_key": "[N|KEY]",
-               "optional_index": "[N]", "required": "[ARG]"}.get(s.arg, "")
+               "optional_index": "[N]", "required": ".NAME"}.get(s.arg, "")
         note = "" if s.available else "  (falcoish cannot get this data: always <NA>)"
         print(f"{s.name + arg:<42} {str(s.ftype):<9} {s.desc}{note}")
     print(f"{len(specs)} fields")
