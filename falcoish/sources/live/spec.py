@@ -1,0 +1,216 @@
+"""The syscalls the live source captures: tracepoint fields, record layout, Falco parameters.
+
+One table drives both sides: kernel.py generates the BPF enter/exit handlers of the *plain*
+syscalls from it (copy scalar fields into `a[]`, user strings and sockaddrs into string
+slots), and the decoder in capture.py reads each value back from the same position.  The
+syscalls marked `special` have hand-written handlers in probe.c whose layout must match the
+field list given here (scalars fill a[0], a[1]... in order, strings s[0], s[1]...).
+
+Field kinds: `fd`/`i32` (int, sign-extended from 32 bits), `u32`, `i64`, `u64`, `str` (user
+string), `sockaddr` (bytes at a pointer, length in another tracepoint field), `xsockaddr`
+(sockaddr the kernel writes back, read at exit through an `int *` length), `xfds` (the int[2]
+of pipe/pipe2, read at exit).  Names starting with `_` are internal (not Falco parameters).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+SCALAR_KINDS = frozenset(("fd", "i32", "u32", "i64", "u64"))
+SLOT_KINDS = frozenset(("str", "sockaddr", "xsockaddr", "xfds"))
+
+
+@dataclass(frozen=True)
+class Field:
+    name: str                 # Falco parameter name ("_x" = internal)
+    kind: str
+    tp: str = ""              # tracepoint field (pointer for slot kinds)
+    length: str = ""          # sockaddr: length field; xsockaddr: int* length field
+
+
+@dataclass(frozen=True)
+class Syscall:
+    type: str                 # Falco evt.type
+    fields: tuple[Field, ...]
+    order: tuple[str, ...]    # Falco parameter order of the exit event
+    ret: str = "res"          # parameter that carries the return value ("res" or "fd")
+    tp: str = ""              # tracepoint suffix when it differs from `type`
+    special: bool = False     # handler written in probe.c
+    positions: dict[str, tuple[str, int]] = field(default_factory=dict, compare=False)
+
+    @property
+    def tracepoint(self) -> str:
+        return self.tp or self.type
+
+    @property
+    def const(self) -> str:
+        return "EV_" + self.type.upper()
+
+
+def F(name: str, kind: str, tp: str = "", length: str = "") -> Field:
+    return Field(name, kind, tp or name, length)
+
+
+def _sc(type: str, fields: list[Field], order: str, ret: str = "res", tp: str = "",
+        special: bool = False) -> Syscall:
+    sc = Syscall(type, tuple(fields), tuple(order.split()), ret, tp, special)
+    ai = si = 0
+    for f in sc.fields:
+        if f.kind in SCALAR_KINDS:
+            sc.positions[f.name] = ("a", ai)
+            ai += 1
+        else:
+            sc.positions[f.name] = ("s", si)
+            si += 1
+    assert ai <= 6 and si <= 3, type
+    return sc
+
+
+_FILE = [
+    _sc("open", [F("name", "str", "filename"), F("flags", "i32"), F("mode", "u32")],
+        "fd name flags mode dev ino", ret="fd"),
+    _sc("openat", [F("dirfd", "fd", "dfd"), F("name", "str", "filename"), F("flags", "i32"),
+                   F("mode", "u32")], "fd dirfd name flags mode dev ino", ret="fd"),
+    _sc("openat2", [F("dirfd", "fd", "dfd"), F("flags", "u64"), F("mode", "u64"),
+                    F("resolve", "u64"), F("name", "str", "filename")],
+        "fd dirfd name flags mode resolve dev ino", ret="fd", special=True),
+    _sc("creat", [F("name", "str", "pathname"), F("mode", "u32")],
+        "fd name mode dev ino creat_flags", ret="fd"),
+    _sc("unlink", [F("path", "str", "pathname")], "res path"),
+    _sc("unlinkat", [F("dirfd", "fd", "dfd"), F("name", "str", "pathname"), F("flags", "i32", "flag")],
+        "res dirfd name flags"),
+    _sc("rmdir", [F("path", "str", "pathname")], "res path"),
+    _sc("rename", [F("oldpath", "str", "oldname"), F("newpath", "str", "newname")],
+        "res oldpath newpath"),
+    _sc("renameat", [F("olddirfd", "fd", "olddfd"), F("oldpath", "str", "oldname"),
+                     F("newdirfd", "fd", "newdfd"), F("newpath", "str", "newname")],
+        "res olddirfd oldpath newdirfd newpath"),
+    _sc("renameat2", [F("olddirfd", "fd", "olddfd"), F("oldpath", "str", "oldname"),
+                      F("newdirfd", "fd", "newdfd"), F("newpath", "str", "newname"),
+                      F("flags", "u32")],
+        "res olddirfd oldpath newdirfd newpath flags"),
+    _sc("link", [F("oldpath", "str", "oldname"), F("newpath", "str", "newname")],
+        "res oldpath newpath"),
+    _sc("linkat", [F("olddir", "fd", "olddfd"), F("oldpath", "str", "oldname"),
+                   F("newdir", "fd", "newdfd"), F("newpath", "str", "newname"), F("flags", "i32")],
+        "res olddir oldpath newdir newpath flags"),
+    _sc("symlink", [F("target", "str", "oldname"), F("linkpath", "str", "newname")],
+        "res target linkpath"),
+    _sc("symlinkat", [F("target", "str", "oldname"), F("linkdirfd", "fd", "newdfd"),
+                      F("linkpath", "str", "newname")], "res target linkdirfd linkpath"),
+    _sc("chmod", [F("filename", "str"), F("mode", "u32")], "res filename mode"),
+    _sc("fchmod", [F("fd", "fd"), F("mode", "u32")], "res fd mode"),
+    _sc("fchmodat", [F("dirfd", "fd", "dfd"), F("filename", "str"), F("mode", "u32")],
+        "res dirfd filename mode"),
+    _sc("mkdir", [F("path", "str", "pathname"), F("mode", "u32")], "res path mode"),
+    _sc("mkdirat", [F("dirfd", "fd", "dfd"), F("path", "str", "pathname"), F("mode", "u32")],
+        "res dirfd path mode"),
+    _sc("mount", [F("dev", "str", "dev_name"), F("dir", "str", "dir_name"), F("type", "str"),
+                  F("flags", "u64")], "res dev dir type flags"),
+    _sc("umount2", [F("name", "str"), F("flags", "i32")], "res name flags", tp="umount"),
+    _sc("chdir", [F("path", "str", "filename")], "res path"),
+    _sc("fchdir", [F("fd", "fd")], "res fd"),
+]
+
+_PROC = [
+    _sc("setuid", [F("uid", "u32")], "res uid"),
+    _sc("setgid", [F("gid", "u32")], "res gid"),
+    _sc("setresuid", [F("ruid", "u32"), F("euid", "u32"), F("suid", "u32")], "res ruid euid suid"),
+    _sc("setresgid", [F("rgid", "u32"), F("egid", "u32"), F("sgid", "u32")], "res rgid egid sgid"),
+    _sc("ptrace", [F("request", "i64"), F("pid", "i32"), F("addr", "u64"), F("data", "u64")],
+        "res addr data request pid"),
+    _sc("kill", [F("pid", "i32"), F("sig", "i32")], "res pid sig"),
+    _sc("init_module", [F("length", "u64", "len"), F("uargs", "str")], "res img length uargs",
+        special=True),
+    _sc("finit_module", [F("fd", "fd"), F("flags", "u32"), F("uargs", "str")],
+        "res fd uargs flags", special=True),
+    _sc("bpf", [F("cmd", "i32")], "fd cmd", ret="fd"),
+    _sc("unshare", [F("flags", "u64", "unshare_flags")], "res flags"),
+    _sc("setns", [F("fd", "fd"), F("nstype", "i32", "flags")], "res fd nstype"),
+    _sc("userfaultfd", [F("flags", "i32")], "res flags"),
+    _sc("memfd_create", [F("name", "str", "uname"), F("flags", "u32")], "fd name flags", ret="fd"),
+    _sc("mprotect", [F("addr", "u64", "start"), F("length", "u64", "len"), F("prot", "u64")],
+        "res addr length prot"),
+    _sc("mmap", [F("addr", "u64"), F("length", "u64", "len"), F("prot", "u64"), F("flags", "u64"),
+                 F("fd", "fd"), F("offset", "u64", "off")],
+        "res vm_size vm_rss vm_swap addr length prot flags fd offset"),
+    _sc("process_vm_writev", [F("pid", "i32")], "res pid"),
+    # clone family and exec: fixed handlers in probe.c (always attached: state needs them)
+    _sc("clone", [F("flags", "u64"), F("_child", "u64")], "res exe args tid pid ptid cwd comm "
+        "flags uid gid vtid vpid", special=True),
+    _sc("clone3", [F("flags", "u64"), F("_child", "u64")], "res exe args tid pid ptid cwd comm "
+        "flags uid gid vtid vpid", special=True),
+    _sc("fork", [F("flags", "u64"), F("_child", "u64")], "res exe args tid pid ptid cwd comm "
+        "flags uid gid vtid vpid", special=True),
+    _sc("vfork", [F("flags", "u64"), F("_child", "u64")], "res exe args tid pid ptid cwd comm "
+        "flags uid gid vtid vpid", special=True),
+    _sc("execve", [F("filename", "str")], "res exe args tid pid ptid cwd comm env tty vpgid "
+        "loginuid flags cap_inheritable cap_permitted cap_effective exe_ino exe_ino_ctime "
+        "exe_ino_mtime uid trusted_exepath pgid gid filename", special=True),
+    _sc("execveat", [F("dirfd", "fd"), F("_flags", "i32"), F("pathname", "str")],
+        "res exe args tid pid ptid cwd comm env tty vpgid loginuid flags cap_inheritable "
+        "cap_permitted cap_effective exe_ino exe_ino_ctime exe_ino_mtime uid trusted_exepath "
+        "pgid gid", special=True),
+]
+
+_NET = [
+    _sc("socket", [F("domain", "i32", "family"), F("type", "i32"), F("proto", "i32", "protocol")],
+        "fd domain type proto flags", ret="fd"),
+    _sc("bind", [F("fd", "fd"), F("addr", "sockaddr", "umyaddr", "addrlen")], "res addr fd"),
+    _sc("listen", [F("fd", "fd"), F("backlog", "i32"), F("_sk", "u64"), F("_lport", "u64")],
+        "res fd backlog", special=True),
+    _sc("connect", [F("fd", "fd"), F("_r1", "u64"), F("_r2", "u64"), F("_sk", "u64"),
+                    F("_saddr4", "u64"), F("_lport", "u64"),
+                    F("_addr", "sockaddr", "uservaddr", "addrlen"), F("_saddr6", "str")],
+        "res tuple fd addr", special=True),
+    _sc("accept", [F("_lfd", "fd", "fd"), F("_peer", "xsockaddr", "upeer_sockaddr", "upeer_addrlen")],
+        "fd tuple queuepct queuelen queuemax", ret="fd"),
+    _sc("accept4", [F("_lfd", "fd", "fd"), F("flags", "i32"),
+                    F("_peer", "xsockaddr", "upeer_sockaddr", "upeer_addrlen")],
+        "fd tuple queuepct queuelen queuemax flags", ret="fd"),
+    _sc("sendto", [F("fd", "fd"), F("size", "u64", "len"), F("_addr", "sockaddr", "addr", "addr_len")],
+        "res data fd size tuple"),
+    _sc("recvfrom", [F("fd", "fd"), F("size", "u64"), F("_addr", "xsockaddr", "addr", "addr_len")],
+        "res data tuple fd size"),
+    _sc("close", [F("fd", "fd")], "res fd"),
+    _sc("dup", [F("oldfd", "fd", "fildes")], "res oldfd"),
+    _sc("dup2", [F("oldfd", "fd"), F("newfd", "fd")], "res oldfd newfd"),
+    _sc("dup3", [F("oldfd", "fd"), F("newfd", "fd"), F("flags", "i32")], "res oldfd newfd flags"),
+    _sc("pipe", [F("_fds", "xfds", "fildes")], "res fd1 fd2 ino"),
+    _sc("pipe2", [F("flags", "i32"), F("_fds", "xfds", "fildes")], "res fd1 fd2 ino flags"),
+]
+
+SYSCALLS: dict[str, Syscall] = {sc.type: sc for sc in _FILE + _PROC + _NET}
+
+PROCEXIT = "procexit"
+# Record types that are not syscalls (numbers after the syscalls).
+INTERNAL = ("sched_fork", PROCEXIT)
+SUPPORTED: frozenset[str] = frozenset(SYSCALLS) | {PROCEXIT}
+
+# Types whose handlers probe.c always compiles: the state table needs them whatever is wanted.
+ALWAYS = frozenset(("clone", "clone3", "fork", "vfork", "execve", "execveat"))
+CLONE_TYPES = frozenset(("clone", "clone3", "fork", "vfork"))
+EXEC_TYPES = frozenset(("execve", "execveat"))
+
+# Descriptor bookkeeping: attached when any wanted event is about a descriptor.
+FD_STATE = frozenset(("open", "openat", "openat2", "creat", "close", "socket", "connect", "accept",
+                      "accept4", "bind", "listen", "dup", "dup2", "dup3", "pipe", "pipe2",
+                      "memfd_create"))
+# Cheap process bookkeeping, always attached: cwd and credentials.
+PROC_STATE = frozenset(("chdir", "fchdir", "setuid", "setgid", "setresuid", "setresgid"))
+FD_USERS = FD_STATE | frozenset((
+    "unlinkat", "renameat", "renameat2", "linkat", "symlinkat", "fchmod", "fchmodat", "mkdirat",
+    "fchdir", "setns", "finit_module", "mmap", "listen", "sendto", "recvfrom", "bpf",
+    "userfaultfd", "execveat"))
+
+TYPE_NUMBERS: dict[str, int] = {name: i + 1 for i, name in enumerate(list(SYSCALLS) + list(INTERNAL))}
+TYPE_NAMES: dict[int, str] = {n: name for name, n in TYPE_NUMBERS.items()}
+
+
+def capture_set(wanted: set[str] | frozenset[str] | None) -> frozenset[str]:
+    """The syscalls to attach for `wanted` event types (None = all supported)."""
+    want = SUPPORTED if wanted is None else frozenset(wanted) & SUPPORTED
+    attach = (want - {PROCEXIT}) | ALWAYS | PROC_STATE
+    if want & FD_USERS:
+        attach |= FD_STATE
+    return frozenset(attach)
