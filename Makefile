@@ -1,5 +1,7 @@
-# The two commands of the README.  `make run` sets up and runs detection; `make test` sets
-# up and runs the test suite (what .ci/run does).
+# The two commands of the README.  `make run` sets up and runs live detection with the
+# default rules; `make test` sets up and runs the test suite (what .ci/run does).
+# Setup: a venv with falcoish, and (as root) BCC + kernel headers from Debian for live
+# capture.  Without them falcoish says why and replays its bundled sample trace instead.
 VENV ?= .venv
 PY := $(VENV)/bin/python
 
@@ -10,11 +12,12 @@ $(VENV)/.installed: pyproject.toml
 	touch $@
 
 setup: $(VENV)/.installed
+	-$(PY) -m falcoish.sources.live.setup
 
 run: setup
 	$(VENV)/bin/falcoish run $(ARGS)
 
 test: setup
-	$(VENV)/bin/python -m pytest -q $(PYTEST_ARGS)
+	$(PY) -m pytest -q -rs $(PYTEST_ARGS)
 
 .PHONY: setup run test

@@ -152,9 +152,13 @@ def test_fields_lists_supported_fields(capsys: pytest.CaptureFixture[str]) -> No
     assert "proc.aname" in out and "fd.typechar" in out and "evt.type" in out
 
 
-def test_default_run_replays_bundled_trace_with_default_rules(capsys: pytest.CaptureFixture[str]) -> None:
+def test_without_live_capture_run_says_why_and_replays_bundled_trace(
+        capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    import falcoish.sources.live.setup as live_setup
+    monkeypatch.setattr(live_setup, "check_live_support", lambda: "no BPF in this test")
     assert main(["run"]) == 0
     out, err = capsys.readouterr()
+    assert "live capture is not possible here: no BPF in this test" in err
     assert "bundled sample trace" in err
     assert "Credential file opened for reading" in out
     assert "Bad records skipped: 0" in err
