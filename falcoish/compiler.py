@@ -13,7 +13,9 @@ binds them to a plain mapping, so a condition can be tested without building an 
 from __future__ import annotations
 
 import ipaddress
+import operator
 from dataclasses import dataclass
+from functools import partial
 from typing import Any, Callable, Protocol
 
 from . import fields as field_registry
@@ -89,9 +91,13 @@ class InMacro(RuleError):
 class Compiler:
     """Compiles resolved trees with one binder; collects warnings through `warn`."""
 
-    def __init__(self, binder: Binder = bind_event_field, warn: Warn | None = None) -> None:
+    def __init__(self, binder: Binder = bind_event_field, warn: Warn | None = None,
+                 memo: frozenset[str] = frozenset()) -> None:
+        """`memo`: macros to evaluate at most once per event (their result is kept in
+        `event.cache`); worth it for macros several rules of one event type share."""
         self.binder = binder
         self.warn: Warn = warn or (lambda message, pos: None)
+        self.memo = memo
 
     def compile(self, node: Node) -> Predicate:
         if isinstance(node, And):
@@ -100,14 +106,16 @@ class Compiler:
             return _any([self.compile(c) for c in node.children])
         if isinstance(node, Not):
             inner = self.compile(node.child)
-            return lambda e: not inner(e)
+            negated: Predicate | None = getattr(inner, "negated", None)
+            return negated if negated is not None else (lambda e: not inner(e))
         if isinstance(node, MacroUse):
             try:
-                return self.compile(node.body)
+                body = self.compile(node.body)
             except InMacro:
                 raise
             except RuleError as err:
                 raise InMacro(node.name, err) from None
+            return _memoized(node.name, body) if node.name in self.memo else body
         if isinstance(node, MacroRef):
             raise RuleError(f"Undefined macro '{node.name}' used in filter.", node.pos, "LOAD_ERR_VALIDATE")
         return self._compare(node)
@@ -131,6 +139,9 @@ class Compiler:
             pred = make_predicate(node.op, lhs.ftype, lhs.multi, constants, node.modifier)
         except RuleError as err:
             raise RuleError(err.reason, rhs.pos if rhs is not None else node.pos) from None
+        fast = _fused(get, pred) if lhs.multi is None else None
+        if fast is not None:
+            return fast
         if lhs.multi == "ends" and node.op == "!=":
             # fd.ip/fd.port/fd.net/fd.proto != X: *neither* end of the connection is X
             return lambda e: (v := get(e)) is not None and all(map(pred, v))
@@ -229,6 +240,35 @@ class Compiler:
                 values = [g(e) for g in getters]
                 return None if any(v is None for v in values) else apply(*values)
         return Operand(get, ftype, multi, node.render())
+
+
+def _memoized(key: str, body: Predicate) -> Predicate:
+    def memo(e: Any) -> bool:
+        cache = e.cache
+        result: bool | None = cache.get(key)
+        if result is None:
+            result = cache[key] = bool(body(e))
+        return result
+    return memo
+
+
+def _fused(get: Getter, pred: Any) -> Predicate | None:
+    """One closure instead of two for the commonest checks: `field = c` and `field in (set)`.
+    An absent value (None) never equals a constant nor belongs to a constant set, so no
+    None test is needed; the `negated` attribute is the closure for `not (...)`, for which
+    Falco's absent-field rule (the negation of a false check is true) gives `!=`/`not in`."""
+    fused: Any
+    if isinstance(pred, partial) and pred.func is operator.eq and len(pred.args) == 1:
+        const = pred.args[0]
+        fused = lambda e: get(e) == const  # noqa: E731
+        fused.negated = lambda e: get(e) != const
+        return fused  # type: ignore[no-any-return]
+    owner = getattr(pred, "__self__", None)
+    if isinstance(owner, frozenset) and getattr(pred, "__name__", "") == "__contains__":
+        fused = lambda e: get(e) in owner  # noqa: E731
+        fused.negated = lambda e: get(e) not in owner
+        return fused  # type: ignore[no-any-return]
+    return None
 
 
 def _tuple_getter(getters: list[Getter]) -> Getter:

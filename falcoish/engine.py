@@ -16,6 +16,10 @@ from .output.format import HOSTNAME, Alert, OutputFormat
 from .ruleset import CompiledRule, RuleSet
 
 
+def _order(rule: CompiledRule) -> int:
+    return rule.order
+
+
 class Engine:
     """Checks each event against the rules of its type.
 
@@ -39,13 +43,14 @@ class Engine:
         return cls(ruleset or result.ruleset, result.outputs, rule_matching)
 
     def matching_rules(self, event: Event) -> list[CompiledRule]:
-        """The rules this event satisfies (at most one with rule_matching=first)."""
-        matched = []
-        for rule in self.ruleset.rules_for(event.type):
-            if rule.matches(event):
-                matched.append(rule)
-                if self.first_only:
-                    break
+        """The rules this event satisfies, in rule order (only the first with
+        rule_matching=first)."""
+        matched: list[CompiledRule] = []
+        self.ruleset.matcher_for(event.type)(event, matched)
+        if len(matched) > 1:
+            matched.sort(key=_order)
+            if self.first_only:
+                del matched[1:]
         return matched
 
     def process(self, event: Event) -> list[Alert]:

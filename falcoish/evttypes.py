@@ -30,7 +30,7 @@ def _types(node: Node, negated: bool, universe: frozenset[str]) -> frozenset[str
             result = result & s if intersect else result | s
         return frozenset(result)
     if isinstance(node, Compare):
-        named = _evttype_values(node)
+        named = evttype_values(node)
         if named is None:
             return universe
         positive = named if node.op in ("=", "==", "in", "intersects") else universe - named
@@ -40,7 +40,7 @@ def _types(node: Node, negated: bool, universe: frozenset[str]) -> frozenset[str
     return universe
 
 
-def _evttype_values(node: Compare) -> frozenset[str] | None:
+def evttype_values(node: Compare) -> frozenset[str] | None:
     """The names an `evt.type` equality/inequality/list check mentions, else None."""
     if node.lhs.render() != "evt.type" or node.op not in ("=", "==", "!=", "in", "intersects"):
         return None

@@ -21,8 +21,14 @@ Proc = dict[str, Any]
 View = Callable[[Proc], Any]
 
 
+_KEYED: dict[View, tuple[str, type]] = {}
+
+
 def _key(key: str, kind: type) -> View:
-    return lambda p: v if type(v := p.get(key)) is kind else None
+    """The value at `key` when it has the expected type (a hand-written record may not)."""
+    view: View = lambda p: v if type(v := p.get(key)) is kind else None  # noqa: E731
+    _KEYED[view] = (key, kind)
+    return view
 
 
 _comm, _exe, _exepath = _key("comm", str), _key("exe", str), _key("exepath", str)
@@ -65,10 +71,16 @@ def _env(p: Proc) -> str | None:
 
 
 def _thread(view: View) -> Callable[[Event], Any]:
+    if view in _KEYED:   # one closure instead of two on the hot path
+        key, kind = _KEYED[view]
+        return lambda ev: v if type(v := ev.thread.get(key)) is kind else None
     return lambda ev: view(ev.thread)
 
 
 def _parent(view: View) -> Callable[[Event], Any]:
+    if view in _KEYED:
+        key, kind = _KEYED[view]
+        return lambda ev: (v if type(v := a[0].get(key)) is kind else None) if (a := ev.ancestors) else None
     return lambda ev: view(a[0]) if (a := ev.ancestors) else None
 
 
