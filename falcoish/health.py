@@ -15,14 +15,22 @@ import structlog
 from .engine import Engine
 
 
+class _StderrLogger:
+    """Writes to whatever sys.stderr is at the time of the call (not at configuration)."""
+
+    def msg(self, message: str) -> None:
+        print(message, file=sys.stderr, flush=True)
+
+    log = debug = info = warn = warning = error = critical = exception = fatal = msg
+
+
 def configure_logging(level: int = logging.INFO) -> None:
     """structlog to stderr (stdout carries the alerts)."""
     structlog.configure(
         processors=[structlog.processors.add_log_level, structlog.processors.TimeStamper(fmt="iso"),
                     structlog.dev.ConsoleRenderer(colors=sys.stderr.isatty())],
         wrapper_class=structlog.make_filtering_bound_logger(level),
-        logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
-        cache_logger_on_first_use=True,
+        logger_factory=lambda *args: _StderrLogger(),
     )
 
 

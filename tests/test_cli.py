@@ -56,7 +56,7 @@ def write_events(path: Path, records: list, gz: bool = False) -> str:
 
 def test_run_replays_and_prints_falco_text_alerts(rules: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     events = write_events(tmp_path / "e.jsonl", [exec_process("bash", ["-i"]), open_file("/etc/shadow"), exec_process("ls")])
-    assert main(["run", "-r", rules, "-e", events]) == 0
+    assert main(["run", "--no-defaults", "-r", rules, "-e", events]) == 0
     out, err = capsys.readouterr()
     lines = out.splitlines()
     assert len(lines) == 2
@@ -67,7 +67,7 @@ def test_run_replays_and_prints_falco_text_alerts(rules: str, tmp_path: Path, ca
 
 def test_run_json_alerts_have_falcos_shape(rules: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     events = write_events(tmp_path / "e.jsonl.gz", [open_file("/etc/shadow")], gz=True)
-    assert main(["run", "-r", rules, "-e", events, "--json"]) == 0
+    assert main(["run", "--no-defaults", "-r", rules, "-e", events, "--json"]) == 0
     alert = json.loads(capsys.readouterr().out)
     assert set(alert) == {"time", "rule", "priority", "source", "tags", "output", "output_fields", "hostname"}
     assert alert["rule"] == "Shadow read" and alert["priority"] == "Error" and alert["source"] == "syscall"
@@ -84,7 +84,7 @@ def test_bad_records_are_reported_with_number_counted_and_skipped(rules: str, tm
     missing = open_file("/etc/shadow")
     del missing["type"]
     events = write_events(tmp_path / "e.jsonl", ["not json\n", wrong_type, missing, "[1, 2]\n", exec_process("bash")])
-    assert main(["run", "-r", rules, "-e", events]) == 0
+    assert main(["run", "--no-defaults", "-r", rules, "-e", events]) == 0
     out, err = capsys.readouterr()
     assert len(out.splitlines()) == 1
     assert f"{events}:1: skipped:" in err
@@ -96,7 +96,7 @@ def test_bad_records_are_reported_with_number_counted_and_skipped(rules: str, tm
 
 def test_run_reads_stdin(rules: str, tmp_path: Path) -> None:
     data = json.dumps(exec_process("bash")) + "\n"
-    proc = subprocess.run([sys.executable, "-m", "falcoish.cli.main", "run", "-r", rules, "-e", "-"],
+    proc = subprocess.run([sys.executable, "-m", "falcoish.cli.main", "run", "--no-defaults", "-r", rules, "-e", "-"],
                           input=data, capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0, proc.stderr
     assert "Warning shell ran" in proc.stdout
@@ -112,17 +112,17 @@ def test_selection_options(rules: str, tmp_path: Path, capsys: pytest.CaptureFix
         ("--min-priority", "error"): ["Shadow read"],
     }
     for opts, expected in cases.items():
-        assert main(["run", "-r", rules, "-e", events, "--json", *opts]) == 0
+        assert main(["run", "--no-defaults", "-r", rules, "-e", events, "--json", *opts]) == 0
         fired = [json.loads(line)["rule"] for line in capsys.readouterr().out.splitlines()]
         assert fired == expected, opts
 
 
 def test_validate_exit_codes_and_json(rules: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["validate", "-r", rules]) == 0
+    assert main(["validate", "--no-defaults", "-r", rules]) == 0
     capsys.readouterr()
     bad = tmp_path / "bad.yaml"
     bad.write_text(RULES.replace("fd.name = /etc/shadow", "fd.nme = /etc/shadow"))
-    assert main(["validate", "-r", str(bad), "--json"]) == 1
+    assert main(["validate", "--no-defaults", "-r", str(bad), "--json"]) == 1
     report = json.loads(capsys.readouterr().out)
     (error,) = report["errors"]
     assert {"code", "message", "file", "line", "column", "item"} <= set(error)
@@ -131,18 +131,18 @@ def test_validate_exit_codes_and_json(rules: str, tmp_path: Path, capsys: pytest
 
 
 def test_rules_lists_name_priority_enabled(rules: str, capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["rules", "-r", rules]) == 0
+    assert main(["rules", "--no-defaults", "-r", rules]) == 0
     out = capsys.readouterr().out
     assert "Shell run" in out and "Warning" in out and "3 rules, 2 enabled" in out
-    assert main(["rules", "-r", rules, "--json"]) == 0
+    assert main(["rules", "--no-defaults", "-r", rules, "--json"]) == 0
     listed = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
     assert [(r["rule"], r["enabled"]) for r in listed] == [("Shell run", True), ("Shadow read", True), ("Quiet", False)]
 
 
 def test_events_prints_needed_types(rules: str, capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["events", "-r", rules]) == 0
+    assert main(["events", "--no-defaults", "-r", rules]) == 0
     assert capsys.readouterr().out.strip() == "execve,openat"
-    assert main(["events", "-r", rules, "-t", "files"]) == 0
+    assert main(["events", "--no-defaults", "-r", rules, "-t", "files"]) == 0
     assert capsys.readouterr().out.strip() == "openat"
 
 

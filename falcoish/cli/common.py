@@ -1,4 +1,10 @@
-"""Options shared by the subcommands: which rules files, and Falco's rule selection."""
+"""Options shared by the subcommands: configuration, which rules files, Falco's rule selection.
+
+Load order (what `run` loads is exactly what `validate`, `rules` and `events` load): the
+config's `rules_files` when it names any, else falcoish's default rules, then
+`/etc/falcoish/falco_rules.local.yaml` and `/etc/falcoish/rules.d/` when present; then every
+`-r` file, in order.  `--no-defaults` loads only the `-r` files.
+"""
 
 from __future__ import annotations
 
@@ -8,22 +14,38 @@ import sys
 from pathlib import Path
 
 from ..collector import PRIORITIES, parse_priority
+from ..config import Config, ConfigError, load_config
 from ..loader import LoadResult, load_rules
 from ..ruleset import RuleSet
 
 REPO_ROOT = Path(__file__).resolve().parent.parent.parent
+ETC = Path("/etc/falcoish")
 
 
 def default_rules_paths() -> list[str]:
-    """falcoish's own rules: $FALCOISH_DEFAULT_RULES or the `default_rules/` folder."""
-    env = os.environ.get("FALCOISH_DEFAULT_RULES")
-    return [env] if env else [str(REPO_ROOT / "default_rules")]
+    """falcoish's own rules ($FALCOISH_DEFAULT_RULES or `default_rules/`), then the local
+    tuning file and folder under /etc/falcoish when they exist."""
+    paths = [os.environ.get("FALCOISH_DEFAULT_RULES") or str(REPO_ROOT / "default_rules")]
+    for local in (ETC / "falco_rules.local.yaml", ETC / "rules.d"):
+        if local.exists():
+            paths.append(str(local))
+    return paths
+
+
+def add_config_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("-c", "--config", metavar="FILE",
+                        help="configuration file (default: /etc/falcoish/falcoish.yaml when present)")
+    parser.add_argument("-o", "--option", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                        help="override one configuration key (repeatable), e.g. -o json_output=true")
 
 
 def add_rules_options(parser: argparse.ArgumentParser, selection: bool = True) -> None:
+    add_config_options(parser)
     parser.add_argument("-r", "--rules", action="append", default=[], metavar="PATH",
-                        help="rules file or folder; repeat to load several, in order "
-                             "(default: falcoish's default rules)")
+                        help="rules file or folder loaded after the default rules; repeat to load "
+                             "several, in order")
+    parser.add_argument("--no-defaults", action="store_true",
+                        help="load only the -r files (not the default and local rules)")
     if not selection:
         return
     parser.add_argument("-D", dest="disable", action="append", default=[], metavar="SUBSTRING",
@@ -31,9 +53,9 @@ def add_rules_options(parser: argparse.ArgumentParser, selection: bool = True) -
     parser.add_argument("-T", dest="disable_tag", action="append", default=[], metavar="TAG",
                         help="disable rules with this tag")
     parser.add_argument("-t", dest="only_tag", action="append", default=[], metavar="TAG",
-                        help="enable only rules with this tag")
+                        help="enable only rules with this tag (a TRC id works too)")
     parser.add_argument("--rule", dest="only_rule", action="append", default=[], metavar="NAME",
-                        help="enable only the named rule (repeatable)")
+                        help="enable only the named rule (repeatable; a TRC id works too)")
     parser.add_argument("--min-priority", type=_priority, default=None, metavar="PRIORITY",
                         help="drop rules less severe than this (" + ", ".join(p.lower() for p in PRIORITIES) + ")")
 
@@ -46,14 +68,46 @@ def _priority(text: str) -> str:
     return priority
 
 
+def config_or_exit(args: argparse.Namespace) -> Config:
+    try:
+        return load_config(getattr(args, "config", None), getattr(args, "overrides", []))
+    except ConfigError as err:
+        print(f"falcoish: {err}", file=sys.stderr)
+        raise SystemExit(2) from None
+
+
+def rules_paths(args: argparse.Namespace, config: Config) -> list[str]:
+    if args.no_defaults:
+        base: list[str] = []
+    else:
+        base = list(config.rules_files) or default_rules_paths()
+    return base + list(args.rules)
+
+
 def load(args: argparse.Namespace) -> LoadResult:
-    return load_rules(args.rules or default_rules_paths())
+    config = config_or_exit(args)
+    paths = rules_paths(args, config)
+    if not paths:
+        print("falcoish: no rules files: give -r PATH (or drop --no-defaults)", file=sys.stderr)
+        raise SystemExit(2)
+    return load_rules(paths)
 
 
-def select(args: argparse.Namespace, result: LoadResult) -> RuleSet:
+def select(args: argparse.Namespace, result: LoadResult, config: Config | None = None) -> RuleSet:
+    """The enabled rules: Falco's -D/-T/-t/--rule, and the priority threshold (from
+    --min-priority, else the config's `priority`).  Names given to --rule or -t may be TRC
+    ids (`TRC-2`): those select the rules tagged with them."""
+    config = config or config_or_exit(args)
+    floor = args.min_priority or parse_priority(str(config.priority))
     return result.ruleset.select(
-        disable_substrings=args.disable, disable_tags=args.disable_tag, only_tags=args.only_tag,
-        only_rules=args.only_rule, min_priority=args.min_priority)
+        disable_substrings=args.disable, disable_tags=args.disable_tag,
+        only_tags=[t.upper() if _is_trc(t) else t for t in args.only_tag]
+                  + [r.upper() for r in args.only_rule if _is_trc(r)],
+        only_rules=[r for r in args.only_rule if not _is_trc(r)], min_priority=floor)
+
+
+def _is_trc(name: str) -> bool:
+    return name.upper().startswith("TRC-") and name[4:].isdigit()
 
 
 def load_or_exit(args: argparse.Namespace) -> LoadResult:

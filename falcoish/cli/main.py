@@ -5,13 +5,13 @@ from __future__ import annotations
 import argparse
 import sys
 
-from . import events, fields, rules, run, test, validate
+from . import events, fields, rules, run, tail, test, validate
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="falcoish", description="Runtime-security detection with Falco rules")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for module in (run, validate, rules, events, fields, test):
+    for module in (run, validate, rules, events, fields, test, tail):
         module.register(sub)
     return parser
 

@@ -1,8 +1,10 @@
-"""`falcoish run`: detect threats and print alerts.
+"""`falcoish run`: detect threats and deliver alerts.
 
-With `-e FILE` events are replayed from a recording; without it falcoish watches this host
-live through eBPF, and where live capture is impossible it says why and replays the bundled
-sample trace instead, so the command always shows what falcoish does.
+With `-e FILE` events are replayed from a recording (falcoish's own format, or Tracee's with
+`--input tracee`); without it falcoish watches this host live through eBPF, and where live
+capture is impossible it says why and replays the bundled sample trace instead, so the
+command always shows what falcoish does.  Alerts go to the output channels of the
+configuration (stdout by default); rules reload on SIGHUP and when their files change.
 """
 
 from __future__ import annotations
@@ -11,29 +13,42 @@ import argparse
 import signal
 import sys
 import threading
+import time
 from pathlib import Path
 from types import FrameType
-from typing import Iterator
+from typing import Callable, Iterator
 
+from ..config import Config
 from ..engine import Engine
+from ..errors import Problem
 from ..event import Event
 from ..health import Health, configure_logging
+from ..loader import LoadResult
+from ..output.dispatcher import Outputs, build_outputs
+from ..output.format import HOSTNAME, Alert
+from ..reload import Reloader
 from ..sources.record import EventWriter
 from ..sources.replay import read_events
-from .common import add_rules_options, load_or_exit, select
+from .common import add_rules_options, config_or_exit, load, load_or_exit, rules_paths, select
 
 SAMPLE_TRACE = Path(__file__).resolve().parent.parent / "data" / "sample_trace.jsonl"
+RELOAD_FAILURE_RULE = "Falco internal: hot restart failure"
+Reader = Callable[[str, Callable[[int, str], None]], Iterator[Event]]
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
-    parser = sub.add_parser("run", help="detect threats (live on this host, or replay with -e) and print alerts")
+    parser = sub.add_parser("run", help="detect threats (live on this host, or replay with -e) and deliver alerts")
     add_rules_options(parser)
     parser.add_argument("-e", "--events", metavar="FILE",
                         help="replay events from FILE (JSON lines, plain or gzip; '-' = stdin) "
                              "instead of capturing live")
-    parser.add_argument("--json", action="store_true", help="print alerts in Falco's JSON shape")
-    parser.add_argument("--iso8601", action="store_true", help="ISO 8601 times in text alerts")
-    parser.add_argument("--rule-matching", choices=("first", "all"), default="first",
+    parser.add_argument("--input", choices=("falcoish", "tracee"), default="falcoish",
+                        help="format of -e: falcoish's event records, or Tracee's JSON events")
+    parser.add_argument("--output", choices=("falco", "tracee"), default="falco",
+                        help="alert shape on stdout: Falco's (text or --json) or tracee-rules' detection block")
+    parser.add_argument("--json", action="store_true", help="alerts in Falco's JSON shape (= -o json_output=true)")
+    parser.add_argument("--iso8601", action="store_true", help="ISO 8601 times (= -o time_format_iso_8601=true)")
+    parser.add_argument("--rule-matching", choices=("first", "all"), default=None,
                         help="fire only the first matching rule per event (Falco's default) or all")
     parser.add_argument("--record", metavar="FILE",
                         help="also write every event to FILE in the replay format (.gz compresses)")
@@ -41,60 +56,131 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
                         help="stop after this many seconds (as Falco's -M)")
     parser.add_argument("--all-events", action="store_true",
                         help="live: capture every supported event type, not only those the rules need")
+    parser.add_argument("--metrics-port", type=int, metavar="PORT", help="serve Prometheus metrics on PORT")
+    parser.add_argument("--watch", choices=("on", "off"), default=None,
+                        help="reload rules when their files change (default: watch_config_files)")
     parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
     configure_logging()
+    if args.json:
+        args.overrides.append("json_output=true")
+    if args.iso8601:
+        args.overrides.append("time_format_iso_8601=true")
+    config = config_or_exit(args)
     result = load_or_exit(args)
-    engine = Engine.from_load(result, select(args, result), args.rule_matching)
+    rule_matching = args.rule_matching or str(config.rule_matching)
+    engine = Engine.from_load(result, select(args, result, config), rule_matching)
     health = Health(engine)
+    outputs = _outputs(args, config)
     stop = threading.Event()
     source = _open_source(args, engine, health, stop)
     if source is None:
+        outputs.close(1.0)
         return 2
+    reloader = _reloader(args, config, engine, outputs, result)
+    if args.metrics_port:
+        from ..metrics import serve_metrics
+        serve_metrics(args.metrics_port, health, outputs.stats)
     writer = EventWriter(args.record) if args.record else None
-    _install_signals(health, stop)
+    _install_signals(health, outputs, reloader, stop)
     timer = _stop_after(args.duration, stop)
-    write = sys.stdout.write
+    tracee_block = _tracee_formatter() if args.output == "tracee" else None
     try:
-        for event in source:
-            if writer is not None:
-                writer.write(event)
-            for alert in engine.process(event):
-                write((alert.json_line() if args.json else alert.text_line(args.iso8601)) + "\n")
-            if stop.is_set():
-                break
+        _process(source, engine, outputs, writer, tracee_block, stop)
+    except _Stopped:
+        pass
     finally:
         if timer is not None:
             timer.cancel()
-        sys.stdout.flush()
+        if reloader is not None:
+            reloader.stop()
         if writer is not None:
             writer.close()
+        sys.stdout.flush()
+        outputs.close(5.0)
         health.report()
+        for line in outputs.report():
+            print(line, file=sys.stderr)
     return 0
+
+
+class _Stopped(Exception):
+    """SIGTERM/SIGINT: leave the event loop, then flush outputs and report."""
+
+
+def _process(source: Iterator[Event], engine: Engine, outputs: Outputs, writer: EventWriter | None,
+             tracee_block: Callable[[Alert, Event], str] | None, stop: threading.Event) -> None:
+    """The event loop: record, evaluate, deliver."""
+    emit = outputs.emit
+    for event in source:
+        if writer is not None:
+            writer.write(event)
+        for alert in engine.process(event):
+            if tracee_block is not None:
+                sys.stdout.write(tracee_block(alert, event) + "\n")
+            else:
+                emit(alert)
+        if stop.is_set() or outputs.stdout_closed:
+            break
+
+
+def _outputs(args: argparse.Namespace, config: Config) -> Outputs:
+    if args.output == "tracee":          # stdout carries detection blocks instead
+        args.overrides.append("stdout_output.enabled=false")
+        config = config_or_exit(args)
+    return build_outputs(config)
+
+
+def _tracee_formatter() -> Callable[[Alert, Event], str]:
+    from ..output.tracee import format_detection
+    return format_detection
+
+
+def _reloader(args: argparse.Namespace, config: Config, engine: Engine, outputs: Outputs,
+              first: LoadResult) -> Reloader:
+    watch = (args.watch == "on") if args.watch else bool(config.watch_config_files)
+    paths = rules_paths(args, config) + ([args.config] if args.config else [])
+
+    def on_failure(errors: list[Problem]) -> None:
+        detail = "; ".join(str(p) for p in errors[:5])
+        outputs.emit(Alert(time.time_ns(), RELOAD_FAILURE_RULE, "Critical", "internal", (),
+                           f"{RELOAD_FAILURE_RULE}: {detail}", {}, HOSTNAME))
+
+    reloader = Reloader(engine, lambda: load(args), lambda r: select(args, r, config), paths, watch, on_failure)
+    reloader.start()
+    return reloader
 
 
 def _open_source(args: argparse.Namespace, engine: Engine, health: Health,
                  stop: threading.Event) -> Iterator[Event] | None:
+    reader = _reader(args.input)
     if args.events is not None:
-        return _replay(args.events, health, stop)
+        return _replay(reader, args.events, health)
     from ..sources.live.setup import check_live_support
     reason = check_live_support()
     if reason is not None:
         print(f"falcoish: live capture is not possible here: {reason}", file=sys.stderr)
         print(f"falcoish: replaying the bundled sample trace {SAMPLE_TRACE} instead", file=sys.stderr)
-        return _replay(str(SAMPLE_TRACE), health, stop)
+        return _replay(read_events, str(SAMPLE_TRACE), health)
     return _live(args, engine, health, stop)
 
 
-def _replay(path: str, health: Health, stop: threading.Event) -> Iterator[Event] | None:
+def _reader(kind: str) -> Reader:
+    if kind == "tracee":
+        from ..sources.tracee import read_tracee_events
+        return read_tracee_events
+    return read_events
+
+
+def _replay(reader: Reader, path: str, health: Health) -> Iterator[Event] | None:
     def on_bad(number: int, reason: str) -> None:
         health.bad_records += 1
         print(f"{path}:{number}: skipped: {reason}", file=sys.stderr)
 
     try:
-        return read_events(path, on_bad)
+        return reader(path, on_bad)
     except OSError as exc:
         print(f"falcoish: cannot read events from {path}: {exc.strerror or exc}", file=sys.stderr)
         return None
@@ -108,22 +194,34 @@ def _live(args: argparse.Namespace, engine: Engine, health: Health, stop: thread
     if capture.unsupported:
         health.log.warning("event types the rules need but live capture does not provide",
                            types=",".join(capture.unsupported))
-    threading.Thread(target=lambda: (stop.wait(), capture.stop()), daemon=True).start()
+
+    def stop_capture_on_request() -> None:
+        stop.wait()
+        capture.stop()
+
+    threading.Thread(target=stop_capture_on_request, daemon=True).start()
     capture.start()
     health.log.info("live capture started", event_types=len(capture.attach),
                     missing_tracepoints=",".join(capture.stats.get("missing_tracepoints", [])))
     return capture.events()
 
 
-def _install_signals(health: Health, stop: threading.Event) -> None:
+def _install_signals(health: Health, outputs: Outputs, reloader: Reloader, stop: threading.Event) -> None:
     def on_usr1(signum: int, frame: FrameType | None) -> None:
         health.report()
+        outputs.reopen()
+
+    def on_hup(signum: int, frame: FrameType | None) -> None:
+        reloader.request()
 
     def on_term(signum: int, frame: FrameType | None) -> None:
-        stop.set()
+        if not stop.is_set():
+            stop.set()
+            raise _Stopped()       # also interrupts a replay blocked reading a pipe
 
     if threading.current_thread() is threading.main_thread():
         signal.signal(signal.SIGUSR1, on_usr1)
+        signal.signal(signal.SIGHUP, on_hup)
         signal.signal(signal.SIGTERM, on_term)
         signal.signal(signal.SIGINT, on_term)
 
@@ -135,5 +233,3 @@ def _stop_after(seconds: float | None, stop: threading.Event) -> threading.Timer
     timer.daemon = True
     timer.start()
     return timer
-
-
