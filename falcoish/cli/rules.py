@@ -31,6 +31,7 @@ def run(args: argparse.Namespace) -> int:
         for r in ruleset.rules:
             print(orjson.dumps({"id": rule_id(r), "rule": r.name, "priority": r.priority, "tags": sorted(r.tags),
                                 "enabled": r.enabled, "desc": r.desc.strip(), "source": r.source,
+                                "file": r.location.file,
                                 "event_types": None if r.all_types else sorted(r.event_types)}).decode())
         return 0
     width = shutil.get_terminal_size((160, 24)).columns
