@@ -721,3 +721,18 @@ def test_docs_list_every_mapped_event() -> None:
 def test_mem_prot_alert_kinds(tmp_path: Path, alert: Any, etype: str) -> None:
     e = one(tmp_path, tracee("flat", "mem_prot_alert", [("alert", "alert_t", alert)]))
     assert e.type == etype and e.args == {}
+
+
+def test_cli_pipe_tracee_json_to_detection_blocks(tmp_path: Path) -> None:
+    """`tracee-ebpf --output json | falcoish run --input tracee -e - --output tracee`."""
+    import subprocess
+    import sys as _sys
+    stream = "".join(orjson.dumps(r).decode() + "\n" for r in records("nested", [ptrace(V("PTRACE_TRACEME", 0), pid=0),
+                                                                     ptrace(V("PTRACE_PEEKTEXT", 1))]))
+    proc = subprocess.run([_sys.executable, "-m", "falcoish.cli.main", "run", "--input", "tracee",
+                           "-e", "-", "--output", "tracee"], input=stream, capture_output=True,
+                          text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.count("*** Detection ***") == 1
+    assert "Signature ID: TRC-2" in proc.stdout
+    assert "Events processed: 2" in proc.stderr
