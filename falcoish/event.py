@@ -72,7 +72,26 @@ class Event:
 
     @classmethod
     def from_record(cls, record: Any, num: int) -> "Event":
-        """Build an event from a decoded JSON record; raise BadRecord naming what is wrong."""
+        """Build an event from a decoded JSON record; raise BadRecord naming what is wrong.
+
+        The common, well-formed record takes the fast path (one type test per required key);
+        anything else goes through the careful path that names the offending key."""
+        if type(record) is dict:
+            evtype, ts, tid, thread = (record.get("type"), record.get("ts"), record.get("tid"),
+                                       record.get("thread"))
+            res, fd, ancestors = record.get("res"), record.get("fd"), record.get("ancestors", _NO_ANCESTORS)
+            if (type(evtype) is str and type(ts) is int and type(tid) is int and type(thread) is dict
+                    and (res is None or type(res) is int) and (fd is None or type(fd) is dict)
+                    and type(ancestors) is list):
+                n = record.get("num", num)
+                return cls(n if type(n) is int else num, ts, evtype, tid, res,
+                           _section(record, "args"), thread, ancestors, fd, _section(record, "user"),
+                           _section(record, "group"), _section(record, "container"),
+                           _section(record, "resolved"))
+        return cls._from_record_checked(record, num)
+
+    @classmethod
+    def _from_record_checked(cls, record: Any, num: int) -> "Event":
         if not isinstance(record, dict):
             raise BadRecord(f"record is a {type(record).__name__}, expected a JSON object")
         evtype = _need(record, "type", str)
@@ -108,6 +127,16 @@ class Event:
             if value:
                 rec[key] = value
         return rec
+
+
+_NO_ANCESTORS: list[Section] = []
+
+
+def _section(record: dict[str, Any], key: str) -> Section:
+    value = record.get(key)
+    if type(value) is dict:
+        return value
+    return _opt(record, key)
 
 
 def _typename(value: Any) -> str:
