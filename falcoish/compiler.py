@@ -263,6 +263,16 @@ def _fused(get: Getter, pred: Any) -> Predicate | None:
         fused = lambda e: get(e) == const  # noqa: E731
         fused.negated = lambda e: get(e) != const
         return fused  # type: ignore[no-any-return]
+    hint = getattr(pred, "fuse", None)
+    if hint is not None:
+        op, text = hint
+        if op == "startswith":
+            fused = lambda e: (v := get(e)) is not None and v.startswith(text)  # noqa: E731
+        elif op == "endswith":
+            fused = lambda e: (v := get(e)) is not None and v.endswith(text)  # noqa: E731
+        else:
+            fused = lambda e: (v := get(e)) is not None and text in v  # noqa: E731
+        return fused  # type: ignore[no-any-return]
     owner = getattr(pred, "__self__", None)
     if isinstance(owner, frozenset) and getattr(pred, "__name__", "") == "__contains__":
         fused = lambda e: get(e) in owner  # noqa: E731

@@ -285,16 +285,26 @@ def _compare_with(op: str, const: Any) -> Predicate:
         raise RuleError(f"'{op}' operator not supported for this type") from None
 
 
+def _string_method(op: str, text: str) -> Predicate:
+    """contains/startswith/endswith; `fuse` tells the compiler which str method this is, so it
+    can call it on the extracted value directly (one closure instead of two per check)."""
+    pred: Any
+    if op == "contains":
+        pred = lambda v: text in v  # noqa: E731
+    elif op == "startswith":
+        pred = lambda v: v.startswith(text)  # noqa: E731
+    else:
+        pred = lambda v: v.endswith(text)  # noqa: E731
+    pred.fuse = (op, text)
+    return pred  # type: ignore[no-any-return]
+
+
 def _string_single(op: str, text: str) -> Predicate:
     if op in ("=", "!=", "<", "<=", ">", ">="):
         # str order is code point order, which is UTF-8 byte order: strcmp semantics.
         return _compare_with(op, text)
-    if op == "contains":
-        return lambda v: text in v
-    if op == "startswith":
-        return lambda v: v.startswith(text)
-    if op == "endswith":
-        return lambda v: v.endswith(text)
+    if op in ("contains", "startswith", "endswith"):
+        return _string_method(op, text)
     if op == "icontains":
         needle = ascii_lower(text)
         return lambda v: needle in (v.lower() if v.isascii() else v.translate(_ASCII_LOWER))

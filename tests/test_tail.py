@@ -108,11 +108,11 @@ def test_printer_json_passthrough_and_text_conversion() -> None:
 # -- the command, as a subprocess -----------------------------------------------------------
 
 class Tail:
-    """`python -m falcoish.cli.tail ...` with its stdout read line by line in a thread."""
+    """`python -m falcoish.cli.main tail ...` with its stdout read line by line in a thread."""
 
     def __init__(self, *args: str, stdin: int | None = subprocess.DEVNULL) -> None:
         env = {k: v for k, v in os.environ.items() if k != "NO_COLOR"}
-        self.proc = subprocess.Popen([sys.executable, "-m", "falcoish.cli.tail", "--interval", "0.05", *args],
+        self.proc = subprocess.Popen([sys.executable, "-m", "falcoish.cli.main", "tail", "--interval", "0.05", *args],
                                      cwd=ROOT, stdin=stdin, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                      text=True, env=env)
         self.lines: queue.Queue[str] = queue.Queue()
@@ -221,7 +221,7 @@ def test_starts_with_the_last_n_matching_alerts(tmp_path: Path) -> None:
 
 def run_tail(*args: str, stdin: str | None = None) -> str:
     env = {k: v for k, v in os.environ.items() if k != "NO_COLOR"}
-    proc = subprocess.run([sys.executable, "-m", "falcoish.cli.tail", *args], cwd=ROOT, input=stdin,
+    proc = subprocess.run([sys.executable, "-m", "falcoish.cli.main", "tail", *args], cwd=ROOT, input=stdin,
                           capture_output=True, text=True, timeout=20, env=env)
     assert proc.returncode == 0, proc.stderr
     return proc.stdout
@@ -283,10 +283,10 @@ def test_reads_a_pipe_from_a_running_falcoish(tmp_path: Path) -> None:
 
 
 def test_bad_arguments() -> None:
-    proc = subprocess.run([sys.executable, "-m", "falcoish.cli.tail", "x", "--min-priority", "loud"],
+    proc = subprocess.run([sys.executable, "-m", "falcoish.cli.main", "tail", "x", "--min-priority", "loud"],
                           cwd=ROOT, capture_output=True, text=True, timeout=20)
     assert proc.returncode == 2 and "unknown priority 'loud'" in proc.stderr
-    proc = subprocess.run([sys.executable, "-m", "falcoish.cli.tail", "/nonexistent/x.log", "--no-follow"],
+    proc = subprocess.run([sys.executable, "-m", "falcoish.cli.main", "tail", "/nonexistent/x.log", "--no-follow"],
                           cwd=ROOT, capture_output=True, text=True, timeout=20)
     assert proc.returncode == 1 and "no such file" in proc.stderr
 
@@ -302,7 +302,7 @@ def test_colour_on_a_terminal_only(tmp_path: Path) -> None:
 
     master, slave = pty.openpty()
     env = {k: v for k, v in os.environ.items() if k != "NO_COLOR"} | {"TERM": "xterm"}
-    proc = subprocess.Popen([sys.executable, "-m", "falcoish.cli.tail", str(log), "--no-follow"],
+    proc = subprocess.Popen([sys.executable, "-m", "falcoish.cli.main", "tail", str(log), "--no-follow"],
                             cwd=ROOT, stdin=subprocess.DEVNULL, stdout=slave, stderr=subprocess.PIPE, env=env)
     os.close(slave)
     data = b""
@@ -330,7 +330,7 @@ def test_colour_on_a_terminal_only(tmp_path: Path) -> None:
 
     env_no = env | {"NO_COLOR": "1"}
     master, slave = pty.openpty()
-    proc = subprocess.Popen([sys.executable, "-m", "falcoish.cli.tail", str(log), "--no-follow"],
+    proc = subprocess.Popen([sys.executable, "-m", "falcoish.cli.main", "tail", str(log), "--no-follow"],
                             cwd=ROOT, stdout=slave, stderr=subprocess.PIPE, env=env_no)
     os.close(slave)
     proc.wait(10)

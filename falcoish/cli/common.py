@@ -56,11 +56,12 @@ def add_rules_options(parser: argparse.ArgumentParser, selection: bool = True) -
                         help="enable only rules with this tag (a TRC id works too)")
     parser.add_argument("--rule", dest="only_rule", action="append", default=[], metavar="NAME",
                         help="enable only the named rule (repeatable; a TRC id works too)")
-    parser.add_argument("--min-priority", type=_priority, default=None, metavar="PRIORITY",
+    parser.add_argument("--min-priority", type=priority_arg, default=None, metavar="PRIORITY",
                         help="drop rules less severe than this (" + ", ".join(p.lower() for p in PRIORITIES) + ")")
 
 
-def _priority(text: str) -> str:
+def priority_arg(text: str) -> str:
+    """argparse type for a Falco priority (case-insensitive, `info` alias)."""
     priority = parse_priority(text)
     if priority is None:
         raise argparse.ArgumentTypeError(f"unknown priority '{text}': must be one of "

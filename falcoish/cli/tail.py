@@ -31,6 +31,7 @@ from typing import IO, Any, Callable, Iterator
 import orjson
 
 from ..collector import PRIORITIES, parse_priority
+from .common import priority_arg
 from ..output.format import format_time
 
 _TEXT = re.compile(
@@ -281,7 +282,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "file_output.filename")
     parser.add_argument("-c", "--config", metavar="PATH",
                         help="config file whose file_output.filename is followed when FILE is not given")
-    parser.add_argument("--min-priority", type=_priority, metavar="PRIORITY",
+    parser.add_argument("--min-priority", type=priority_arg, metavar="PRIORITY",
                         help="only alerts at least this severe (" + ", ".join(p.lower() for p in PRIORITIES) + ")")
     parser.add_argument("--rule", action="append", default=[], metavar="NAME",
                         help="only this rule; * and ? are wildcards; repeat for several (JSON lines only)")
@@ -301,14 +302,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="print what the file holds and exit")
     parser.add_argument("--interval", type=float, default=0.25, metavar="SECONDS",
                         help="how often the file is checked for new lines (default 0.25)")
-
-
-def _priority(text: str) -> str:
-    priority = parse_priority(text)
-    if priority is None:
-        raise argparse.ArgumentTypeError(f"unknown priority '{text}': must be one of "
-                                         + ", ".join(p.lower() for p in PRIORITIES))
-    return priority
 
 
 def _count(text: str) -> int:
@@ -389,20 +382,3 @@ def _entries(lines: list[str], filt: Filter) -> Iterator[Entry]:
         entry = parse_line(line)
         if filt.accepts(entry):
             yield entry
-
-
-def main(argv: list[str] | None = None) -> int:
-    """`python -m falcoish.cli.tail` (the same as `falcoish tail`)."""
-    parser = argparse.ArgumentParser(prog="falcoish tail", description=__doc__.splitlines()[0] if __doc__ else None)
-    add_arguments(parser)
-    args = parser.parse_args(argv)
-    try:
-        return run(args)
-    except BrokenPipeError:
-        return 0
-    except KeyboardInterrupt:
-        return 130
-
-
-if __name__ == "__main__":
-    sys.exit(main())
