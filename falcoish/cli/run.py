@@ -84,7 +84,7 @@ def run(args: argparse.Namespace) -> int:
         from ..metrics import serve_metrics
         serve_metrics(args.metrics_port, health, outputs.stats)
     writer = EventWriter(args.record) if args.record else None
-    _install_signals(health, outputs, reloader, stop)
+    _install_signals(health, outputs, reloader, stop, interrupt=health.capture is None)
     timer = _stop_after(args.duration, stop)
     tracee_block = _tracee_formatter() if args.output == "tracee" else None
     try:
@@ -206,7 +206,8 @@ def _live(args: argparse.Namespace, engine: Engine, health: Health, stop: thread
     return capture.events()
 
 
-def _install_signals(health: Health, outputs: Outputs, reloader: Reloader, stop: threading.Event) -> None:
+def _install_signals(health: Health, outputs: Outputs, reloader: Reloader, stop: threading.Event,
+                     interrupt: bool) -> None:
     def on_usr1(signum: int, frame: FrameType | None) -> None:
         health.report()
         outputs.reopen()
@@ -217,7 +218,11 @@ def _install_signals(health: Health, outputs: Outputs, reloader: Reloader, stop:
     def on_term(signum: int, frame: FrameType | None) -> None:
         if not stop.is_set():
             stop.set()
-            raise _Stopped()       # also interrupts a replay blocked reading a pipe
+            # A replay may be blocked reading a pipe: interrupt it.  Live capture checks
+            # `stop` every poll; raising there could land inside BCC's ring-buffer callback
+            # and lose the record being delivered.
+            if interrupt:
+                raise _Stopped()
 
     if threading.current_thread() is threading.main_thread():
         signal.signal(signal.SIGUSR1, on_usr1)
