@@ -4,7 +4,8 @@ Runs the synthetic trace (bench/synthetic.py) through the default rules + upstre
 in-process, delivering every alert through the configured outputs, (a) with no channel at
 all, (b) with an http_output whose server on 127.0.0.1 answers each request after DELAY
 seconds.  The event loop (decode, evaluate, emit) is timed; closing the outputs (which waits
-for or spools undelivered alerts) is reported apart.  Prints events/s for both and the ratio.
+for or spools undelivered alerts) is reported apart.  Prints events/s for both and the ratio,
+and exits 1 when the ratio is below --min-ratio (the benchmark's assertion).
 
     .venv/bin/python bench/replay_slow_webhook.py [--events 50000] [--delay 0.2]
 """
@@ -55,6 +56,8 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--events", type=int, default=50_000)
     parser.add_argument("--delay", type=float, default=0.2)
+    parser.add_argument("--min-ratio", type=float, default=0.7,
+                        help="fail (exit 1) when the slow-webhook replay rate is below this share of the plain one")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         trace = os.path.join(tmp, "trace.jsonl")
@@ -74,7 +77,9 @@ def main() -> int:
     print(f"{'slow webhook':<34} {rate_b:>10,.0f} events/s")
     print(f"{'ratio slow/none':<34} {rate_b / rate_a:>10.2f}")
     print(f"closing the outputs took {close_s:.1f} s; http channel: {stats.get('http', stats)}")
-    return 0
+    ok = rate_b / rate_a >= args.min_ratio
+    print(f"{'PASS' if ok else 'FAIL'}: ratio {rate_b / rate_a:.2f} {'>=' if ok else '<'} {args.min_ratio}")
+    return 0 if ok else 1
 
 
 if __name__ == "__main__":
