@@ -12,10 +12,13 @@ from collections import Counter
 from dataclasses import dataclass, field, replace
 from typing import Any, Callable, Iterable, NamedTuple
 
+from . import fields as field_registry
 from .collector import PRIORITIES
 from .compiler import Compiler, bind_event_field
-from .errors import Location
-from .nodes import And, MacroUse, Node
+from .constants import parse_constant
+from .errors import Location, RuleError
+from .fieldtypes import Kind
+from .nodes import And, Compare, FieldRef, ListOperand, MacroUse, Node, StrConst
 from .specialize import macro_uses, specialize
 
 Predicate = Callable[[Any], bool]
@@ -61,6 +64,53 @@ def _conjuncts(tree: Node) -> tuple[Node, ...]:
     return (tree,)
 
 
+DISPATCH_MIN_RULES = 4
+
+
+_HASHABLE_KINDS = (Kind.STRING, Kind.INT, Kind.PORT, Kind.BOOL)
+
+
+def _filable(node: Node) -> tuple[tuple[FieldRef, str], tuple[Any, ...]] | None:
+    """((field, "eq"), typed constants) for `field = c` / `field == c` / `field in (c1...)`,
+    ((field, "prefix"), prefixes) for `field startswith p`, on a single-valued field whose
+    values compare exactly (strings, integers, booleans); else None."""
+    if not (isinstance(node, Compare) and isinstance(node.lhs, FieldRef) and node.modifier is None):
+        return None
+    rhs = node.rhs
+    if node.op in ("=", "==", "startswith") and isinstance(rhs, StrConst):
+        texts: tuple[str, ...] = (rhs.value,)
+    elif node.op == "in" and isinstance(rhs, ListOperand) and rhs.items \
+            and all(isinstance(i, StrConst) for i in rhs.items):
+        texts = tuple(i.value for i in rhs.items if isinstance(i, StrConst))
+    else:
+        return None
+    try:
+        bound = field_registry.bind(node.lhs)
+        if bound.multi is not None or bound.ftype.kind not in _HASHABLE_KINDS:
+            return None
+        if node.op == "startswith":
+            return ((node.lhs, "prefix"), texts) if bound.ftype.kind is Kind.STRING and texts[0] else None
+        return (node.lhs, "eq"), tuple(parse_constant(bound.ftype, t) for t in texts)
+    except (RuleError, ValueError):
+        return None
+
+
+def _prefix_dispatch(get: Callable[[Any], Any], subs: dict[Any, Matcher], others: Matcher) -> Matcher:
+    """Look a value's prefixes up by the lengths the table holds (longest first)."""
+    lengths = sorted({len(p) for p in subs}, reverse=True)
+
+    def dispatch(e: Any, out: list[CompiledRule]) -> None:
+        value = get(e)
+        if value is not None:
+            for n in lengths:
+                if n <= len(value):
+                    sub = subs.get(value[:n])
+                    if sub is not None:
+                        sub(e, out)
+        others(e, out)
+    return dispatch
+
+
 def _nothing(event: Any, out: list[CompiledRule]) -> None:
     return None
 
@@ -72,7 +122,9 @@ class _MatcherBuilder:
     once: the rules that contain it continue below it (without it), the others beside it;
     and so on until no conjunct is shared.  `open_write`-style checks that dozens of rules
     start with are thus evaluated once per event, and an event that fails one skips every
-    rule behind it.  Checks have no side effects, so the order of conjuncts is free."""
+    rule behind it.  Where nothing is shared, rules testing one string field for equality are
+    filed in a hash table by value (see `_dispatch`).  Checks have no side effects, so the order
+    of conjuncts is free."""
 
     def __init__(self, compile_tree: Callable[[Node, frozenset[str]], Predicate]) -> None:
         self.compile_tree = compile_tree
@@ -89,7 +141,7 @@ class _MatcherBuilder:
         popularity = Counter(c for _, conj in items for c in set(conj))
         guard, uses = popularity.most_common(1)[0] if popularity else (None, 0)
         if guard is None or uses < 2:
-            return self._leaves(items)
+            return self._dispatch(items) or self._leaves(items)
         inside = [(rule, tuple(c for c in conj if c != guard)) for rule, conj in items if guard in conj]
         beside = [item for item in items if guard not in item[1]]
         check = self.compile_tree(guard, self.memo)
@@ -105,6 +157,47 @@ class _MatcherBuilder:
                 below(e, out)
             other(e, out)
         return guarded_and_other
+
+    def _dispatch(self, items: list[Item]) -> Matcher | None:
+        """Rules that each test the same field for equality (`F = v`, `F in (v1, v2)`) or
+        for a prefix (`F startswith p`), and share nothing else, are filed in a hash table:
+        the field is extracted once per event and only the rules filed under its value (or
+        under one of its prefixes) are looked at.  Keeps many similar rules
+        (`proc.name = tool1`, `proc.name = tool2`, ...) from costing one check each per event."""
+        by_key: dict[tuple[FieldRef, str], list[tuple[int, Node, tuple[Any, ...]]]] = {}
+        for index, (_, conj) in enumerate(items):
+            seen: set[tuple[FieldRef, str]] = set()
+            for c in conj:
+                found = _filable(c)
+                if found is not None and found[0] not in seen:
+                    seen.add(found[0])
+                    by_key.setdefault(found[0], []).append((index, c, found[1]))
+        candidates = [(len(entries), key) for key, entries in by_key.items() if len(entries) >= DISPATCH_MIN_RULES]
+        if not candidates:
+            return None
+        ref, how = max(candidates, key=lambda nc: nc[0])[1]
+        table: dict[Any, list[Item]] = {}
+        filed: set[int] = set()
+        for index, conjunct, values in by_key[(ref, how)]:
+            rule, conj = items[index]
+            rest = tuple(c for c in conj if c is not conjunct)
+            filed.add(index)
+            for value in set(values):
+                table.setdefault(value, []).append((rule, rest))
+        subs = {value: self._node(members) for value, members in table.items()}
+        others = self._node([item for i, item in enumerate(items) if i not in filed])
+        get = field_registry.bind(ref).extract
+        if how == "prefix":
+            return _prefix_dispatch(get, subs, others)
+
+        def dispatch(e: Any, out: list[CompiledRule]) -> None:
+            value = get(e)
+            if value is not None:
+                sub = subs.get(value)
+                if sub is not None:
+                    sub(e, out)
+            others(e, out)
+        return dispatch
 
     def _leaves(self, items: list[Item]) -> Matcher:
         always = tuple(rule for rule, conj in items if not conj)
