@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections import Counter
 from time import perf_counter
-from typing import Callable, Iterable, Iterator
+from typing import Callable
 
 from .event import Event
 from .loader import LoadResult
@@ -87,7 +87,3 @@ class Engine:
             alerts.append(Alert(event.ts, rule.name, rule.priority, rule.source, tuple(sorted(rule.tags)),
                                 fmt.format(event), fmt.fields(event), self.hostname))
         return alerts
-
-    def run(self, events: Iterable[Event]) -> Iterator[Alert]:
-        for event in events:
-            yield from self.process(event)

@@ -259,10 +259,6 @@ class RuleSet:
                 items.append((rule, () if tree is True else _conjuncts(tree)))
         return _MatcherBuilder(self._compile_tree).build(items)
 
-    @property
-    def index(self) -> dict[str, tuple[CompiledRule, ...]]:
-        return self._index
-
     def needed_event_types(self) -> frozenset[str] | None:
         """Event types the enabled rules need; None when some rule needs every type."""
         if self._catch_all:
