@@ -288,6 +288,9 @@ def _tuple_getter(getters: list[Getter]) -> Getter:
     return get
 
 
+# _all and _any mirror each other on purpose: the two- and three-operand cases are written
+# out as single lambdas (no loop, no flag test) because they are the commonest shapes on the
+# per-event path.
 def _all(preds: list[Predicate]) -> Predicate:
     if len(preds) == 1:
         return preds[0]
