@@ -12,7 +12,7 @@ $(VENV)/.installed: pyproject.toml
 	touch $@
 
 setup: $(VENV)/.installed
-	-$(PY) -m falcoish.sources.live.setup
+	-$(PY) -m falcoish.sources.live
 
 run: setup
 	$(VENV)/bin/falcoish run $(ARGS)

@@ -38,7 +38,7 @@ def import_bcc() -> ModuleType:
     except ImportError as exc:
         raise LiveUnavailable(
             f"BCC python module not found ({exc}). Fix: apt-get update && apt-get install -y "
-            f"{' '.join(APT_PACKAGES)}  (or run `python -m falcoish.sources.live.setup`)") from exc
+            f"{' '.join(APT_PACKAGES)}  (or run `python -m falcoish.sources.live`)") from exc
     if not isinstance(bcc, ModuleType) or not hasattr(bcc, "BPF"):
         raise LiveUnavailable("the `bcc` module found is not BCC (the PyPI package of that name is "
                               "unrelated): pip uninstall bcc, then apt-get install python3-bpfcc")
@@ -100,7 +100,7 @@ def check_live_support() -> str | None:
     if not (TRACING / "events" / "syscalls").is_dir():
         if not (TRACING / "events").is_dir():
             return ("tracefs is not mounted. Fix: mount -t tracefs nodev /sys/kernel/tracing "
-                    "(or run `python -m falcoish.sources.live.setup`)")
+                    "(or run `python -m falcoish.sources.live`)")
         return ("this kernel has no syscall tracepoints (CONFIG_FTRACE_SYSCALLS off): "
                 "live capture cannot work on it.")
     build = _headers_dir()
@@ -108,7 +108,7 @@ def check_live_support() -> str | None:
         return (f"kernel headers missing at {build}. Fix: apt-get install -y linux-headers-amd64, "
                 f"then ln -s /usr/src/linux-headers-<ver>-amd64 {build} and "
                 f"ln -s /usr/src/linux-headers-<ver>-common {build.parent / 'source'} "
-                "(`python -m falcoish.sources.live.setup` does all of it)")
+                "(`python -m falcoish.sources.live` does all of it)")
     return _probe_bpf()
 
 
