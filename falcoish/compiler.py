@@ -41,6 +41,7 @@ class Operand:
     key: str
     no_rhs: bool = False
     no_transformer: bool = False
+    check_constant: Callable[[str], None] | None = None   # e.g. evt.type: known event names only
 
 
 class Binder(Protocol):
@@ -51,7 +52,8 @@ def bind_event_field(ref: FieldRef) -> Operand:
     """Bind a field to its Event extractor (the engine's binder)."""
     bound = field_registry.bind(ref)
     spec = bound.spec
-    return Operand(bound.extract, bound.ftype, bound.multi, bound.key, spec.no_rhs, spec.no_transformer)
+    return Operand(bound.extract, bound.ftype, bound.multi, bound.key, spec.no_rhs, spec.no_transformer,
+                   spec.check_constant)
 
 
 def bind_mapping_field(ref: FieldRef) -> Operand:
@@ -69,7 +71,8 @@ def bind_mapping_field(ref: FieldRef) -> Operand:
             return tuple(coerce(v) for v in items)
         return coerce(value)
 
-    return Operand(get, ftype, multi, key, bound.spec.no_rhs, bound.spec.no_transformer)
+    return Operand(get, ftype, multi, key, bound.spec.no_rhs, bound.spec.no_transformer,
+                   bound.spec.check_constant)
 
 
 def _coercer(ftype: FType) -> Callable[[Any], Any]:
@@ -160,7 +163,7 @@ class Compiler:
         else:
             raise RuleError(f"operator '{node.op}' needs a value", node.pos)
         values = []
-        check = self._constant_check(node.lhs)
+        check = lhs.check_constant
         for item in items:
             if not isinstance(item, StrConst):
                 raise RuleError("only constants are allowed in a value list", getattr(item, "pos", node.pos))
@@ -173,11 +176,6 @@ class Compiler:
                 self.warn(f"'{item.value}' may be a valid field misused as a const string value", item.pos)
             values.append(item.value)
         return values
-
-    def _constant_check(self, lhs: Any) -> Callable[[str], None] | None:
-        if not isinstance(lhs, FieldRef):
-            return None
-        return field_registry.bind(lhs).spec.check_constant
 
     def _field_compare(self, node: Compare, lhs: Operand, rhs: FieldOperand) -> Predicate:
         right = self._operand(rhs.operand)

@@ -9,7 +9,7 @@ other field says nothing about the type, so it stands for every type in both pol
 
 from __future__ import annotations
 
-from .nodes import And, Compare, IdentOperand, ListOperand, MacroRef, MacroUse, Node, Not, Or, StrConst
+from .nodes import And, Compare, IdentOperand, ListOperand, MacroUse, Node, Not, Or, StrConst
 
 
 def event_types(node: Node, universe: frozenset[str]) -> frozenset[str]:
@@ -35,9 +35,7 @@ def _types(node: Node, negated: bool, universe: frozenset[str]) -> frozenset[str
             return universe
         positive = named if node.op in ("=", "==", "in", "intersects") else universe - named
         return universe - positive if negated else positive
-    if isinstance(node, MacroRef):
-        return universe
-    return universe
+    return universe                 # an unresolved macro reference says nothing about the type
 
 
 def evttype_values(node: Compare) -> frozenset[str] | None:

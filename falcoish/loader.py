@@ -14,7 +14,7 @@ from typing import Iterable, Sequence
 
 from .collector import KNOWN_SOURCES, Collector, RuleBook, check_plugin_requirements
 from .compiler import Compiler, InMacro
-from .decls import CondText, RuleDecl
+from .decls import RuleDecl
 from .errors import ConditionSyntaxError, Location, Problem, Problems, RuleError, RulesLoadError
 from .event_table import EVENT_NAMES
 from .evttypes import event_types
@@ -156,7 +156,7 @@ def _compile_rule(decl: RuleDecl, book: RuleBook, resolver: Resolver, problems: 
     except (ConditionSyntaxError, RuleError) as err:
         if not _skippable(decl, err, problems, here):
             code = getattr(err, "code", COMPILE_CONDITION)
-            where = _locate(cond, err.offset) if err.offset >= 0 else here
+            where = cond.locate(err.offset) if err.offset >= 0 else here
             problems.error(code, err.reason, _named(where, "rule", decl.name))
         return None
     try:
@@ -166,7 +166,7 @@ def _compile_rule(decl: RuleDecl, book: RuleBook, resolver: Resolver, problems: 
             problems.error("LOAD_ERR_COMPILE_OUTPUT", err.reason, _named(decl.output_location, "rule", decl.name))
         return None
     for message, pos in warnings:
-        problems.warning("LOAD_COMPILE_CONDITION", message, _named(_locate(cond, pos), "rule", decl.name))
+        problems.warning("LOAD_COMPILE_CONDITION", message, _named(cond.locate(pos), "rule", decl.name))
     types = event_types(tree, EVENT_NAMES)
     all_types = types == EVENT_NAMES
     if all_types and decl.warn_evttypes:
@@ -175,10 +175,6 @@ def _compile_rule(decl: RuleDecl, book: RuleBook, resolver: Resolver, problems: 
     rule = CompiledRule(decl.name, decl.priority, decl.desc, decl.output, decl.tags, decl.source,
                         decl.enabled, tree, predicate, types, all_types, decl.order, decl.location)
     return rule, output
-
-
-def _locate(cond: CondText, offset: int) -> Location:
-    return cond.locate(offset)
 
 
 def _skippable(decl: RuleDecl, err: ConditionSyntaxError | RuleError, problems: Problems, here: Location) -> bool:

@@ -12,7 +12,7 @@ import pytest
 
 from falcoish.cli.main import main
 
-from .eventkit import exec_process, open_file, record
+from .eventkit import exec_process, open_file
 
 RULES = """\
 - macro: spawned

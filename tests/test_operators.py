@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 
 from falcoish.constants import parse_constant, parse_int
 from falcoish.errors import RuleError
-from falcoish.fieldtypes import (ABSTIME, BOOL, BYTES, DOUBLE, INT32, INT64, IP, IPNET, PORT,
+from falcoish.fieldtypes import (ABSTIME, BOOL, BYTES, DOUBLE, INT64, IP, IPNET, PORT,
                                  RELTIME, STRING, UINT32, UINT64, FType, Kind)
 from falcoish.operators import (LIST_OPERATORS, MODIFIERS, OPERATORS, PathPrefixSet,
                                 check_operator, compile_glob, compile_regex,

@@ -23,7 +23,6 @@ from ..engine import Engine
 from ..errors import Problem
 from ..event import Event
 from ..health import Health, configure_logging
-from ..loader import LoadResult
 from ..output.dispatcher import Outputs, build_outputs
 from ..output.format import HOSTNAME, Alert
 from ..reload import Reloader
@@ -79,7 +78,7 @@ def run(args: argparse.Namespace) -> int:
     if source is None:
         outputs.close(1.0)
         return 2
-    reloader = _reloader(args, config, engine, outputs, result)
+    reloader = _reloader(args, config, engine, outputs)
     if args.metrics_port:
         from ..metrics import serve_metrics
         serve_metrics(args.metrics_port, health, outputs.stats)
@@ -138,8 +137,7 @@ def _tracee_formatter() -> Callable[[Alert, Event], str]:
     return format_detection
 
 
-def _reloader(args: argparse.Namespace, config: Config, engine: Engine, outputs: Outputs,
-              first: LoadResult) -> Reloader:
+def _reloader(args: argparse.Namespace, config: Config, engine: Engine, outputs: Outputs) -> Reloader:
     watch = (args.watch == "on") if args.watch else bool(config.watch_config_files)
     paths = rules_paths(args, config) + ([args.config] if args.config else [])
 
