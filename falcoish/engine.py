@@ -83,7 +83,7 @@ class Engine:
         for rule in matched:
             self.alerts_by_rule[rule.name] += 1
             self.alerts_by_priority[rule.priority] += 1
-            fmt = outputs[rule.name]
-            alerts.append(Alert(event.ts, rule.name, rule.priority, rule.source, tuple(sorted(rule.tags)),
-                                fmt.format(event), fmt.fields(event), self.hostname))
+            text, fields = outputs[rule.name].render(event)
+            alerts.append(Alert(event.ts, rule.name, rule.priority, rule.source, rule.sorted_tags,
+                                text, fields, self.hostname))
         return alerts

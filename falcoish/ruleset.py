@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass, field, replace
+from functools import cached_property
 from typing import Any, Callable, Iterable
 
 from . import fields as field_registry
@@ -39,6 +40,11 @@ class CompiledRule:
     all_types: bool                 # the condition does not restrict evt.type
     order: int
     location: Location = field(default_factory=Location, compare=False)
+
+    @cached_property
+    def sorted_tags(self) -> tuple[str, ...]:
+        """Tags as alerts carry them (sorted), computed once per rule, not per alert."""
+        return tuple(sorted(self.tags))
 
     @property
     def level(self) -> int:

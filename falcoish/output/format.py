@@ -41,12 +41,18 @@ class _FieldPiece:
     render: Callable[[Any], str]
     width: int
 
-    def text(self, event: Event) -> str:
-        value = self.extract(event)
+    def text(self, value: Any) -> str:
         out = NA if value is None else self.render(value)
         if self.width:
             out = out[: self.width].ljust(self.width)
         return out
+
+
+def _bind(name: str, arg: str | None) -> Any:
+    try:
+        return field_registry.bind(FieldRef(name, arg))
+    except RuleError:
+        return None
 
 
 class OutputFormat:
@@ -74,17 +80,10 @@ class OutputFormat:
         arg_match = _ARG.match(text, match.start(2) + len(name))
         while name:
             arg = arg_match[1] if arg_match and match.start(2) + len(name) == arg_match.start() else None
-            try:
-                bound = field_registry.bind(FieldRef(name, arg))
-            except RuleError:
-                if arg is not None:
-                    try:
-                        bound = field_registry.bind(FieldRef(name, None))
-                        arg = None
-                    except RuleError:
-                        bound = None
-                else:
-                    bound = None
+            bound = _bind(name, arg) if arg is not None else None
+            if bound is None:                       # `%proc.name[x]` is proc.name then "[x]"
+                arg = None
+                bound = _bind(name, None)
             if bound is not None:
                 self.pieces.append(_FieldPiece(bound.key, bound.extract, bound.render, width))
                 end = match.start(2) + len(name)
@@ -93,17 +92,19 @@ class OutputFormat:
             arg_match = None
         raise RuleError(f"invalid formatting token %{match[2]}: no such field", start)
 
-    def format(self, event: Event) -> str:
-        return "".join(p if isinstance(p, str) else p.text(event) for p in self.pieces)
-
-    def fields(self, event: Event) -> dict[str, Any]:
-        """`output_fields` of a JSON alert: raw values, null when absent."""
-        out: dict[str, Any] = {}
+    def render(self, event: Event) -> tuple[str, dict[str, Any]]:
+        """The output text and the `output_fields` of a JSON alert (raw values, null when
+        absent), extracting each field once."""
+        parts: list[str] = []
+        values: dict[str, Any] = {}
         for piece in self.pieces:
-            if isinstance(piece, _FieldPiece):
-                value = piece.extract(event)
-                out[piece.key] = _json_value(value, piece)
-        return out
+            if isinstance(piece, str):
+                parts.append(piece)
+                continue
+            value = piece.extract(event)
+            parts.append(piece.text(value))
+            values[piece.key] = _json_value(value, piece)
+        return "".join(parts), values
 
 
 def _json_value(value: Any, piece: _FieldPiece) -> Any:
