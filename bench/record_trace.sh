@@ -119,10 +119,10 @@ grep -v '^[[:space:]]*$' "$LOG" | tail -15 >&2 || true
 # ---- keep the workload's tree, scrub environment values ---------------------------------
 mkdir -p "$(dirname "$OUT")"
 cat >"$WORK/keep.py" <<'KEEP'
-import gzip
 import sys
 
-import orjson
+from falcoish.sources.record import EventWriter
+from falcoish.sources.replay import read_events
 
 raw, out, root, cap = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
 ALLOWED = {"PATH", "HOME", "LANG", "TERM", "PWD", "OLDPWD", "SHLVL", "_", "SHELL", "USER",
@@ -143,30 +143,26 @@ def scrub(section):
         section["env"] = [scrub_entry(e) if isinstance(e, str) else e for e in env]
 
 
+def on_bad(number, reason):
+    print(f"recording line {number}: {reason}", file=sys.stderr)
+
+
 kept = total = 0
-with gzip.open(raw, "rb") as src, gzip.open(out, "wb", compresslevel=9) as dst:
-    try:
-        for line in src:
-            if not line.strip():
-                continue
-            total += 1
-            rec = orjson.loads(line)
-            thread = rec.get("thread") or {}
-            ancestors = rec.get("ancestors") or []
-            if thread.get("pid") != root and not any(a.get("pid") == root for a in ancestors):
-                continue
-            for section in [thread, *ancestors]:
-                scrub(section)
-            kept += 1
-            rec["num"] = kept
-            dst.write(orjson.dumps(rec) + b"\n")
-            if kept >= cap:
-                break
-    except EOFError:
-        print("recording ends with a truncated gzip member; kept what was complete", file=sys.stderr)
+with EventWriter(out, compresslevel=9) as dst:  # shared sections, as --record writes them
+    for event in read_events(raw, on_bad):
+        total += 1
+        if event.thread.get("pid") != root and not any(a.get("pid") == root for a in event.ancestors):
+            continue
+        for section in [event.thread, *event.ancestors]:
+            scrub(section)
+        kept += 1
+        event.num = kept
+        dst.write(event)
+        if kept >= cap:
+            break
 print(f"kept {kept} of {total} recorded events (process tree of workload pid {root})", file=sys.stderr)
 KEEP
-"$PY" "$WORK/keep.py" "$RAW" "$OUT" "$ROOT_PID" "$MAX_EVENTS"
+PYTHONPATH="$REPO" "$PY" "$WORK/keep.py" "$RAW" "$OUT" "$ROOT_PID" "$MAX_EVENTS"
 SIZE=$(stat -c %s "$OUT")
 echo "wrote $OUT ($SIZE bytes)" >&2
 if [ "$SIZE" -gt $((20 * 1024 * 1024)) ]; then

@@ -8,6 +8,12 @@ table to rebuild.  The live capture fills the same structure from its own state 
 The record format (JSON lines) is documented in docs/events.md and docs/event.schema.json.
 Sections are kept as the plain dicts decoded from JSON: field extractors read them directly,
 which is the cheapest representation on the per-event path.
+
+Shared sections: a recording may define a section once (`{"def": 7, "value": {...}}`) and
+let events name it by number (`"thread": 7`).  A thread's context, with its ancestors' full
+command lines and environments, is often a hundred times the size of the event itself and
+identical from one event of that thread to the next; decoding it once instead of per event
+is what lets replay keep up with a busy host.  `defs` maps the numbers to the decoded values.
 """
 
 from __future__ import annotations
@@ -17,6 +23,10 @@ from typing import Any, Mapping
 from .errors import FalcoishError
 
 Section = dict[str, Any]
+Definitions = dict[int, Any]
+
+#: context keys whose value may be the number of a shared section (see the module docstring)
+SHAREABLE = ("thread", "ancestors", "user", "group", "container")
 
 
 class BadRecord(FalcoishError):
@@ -71,27 +81,34 @@ class Event:
         self.cache: dict[Any, Any] = {}
 
     @classmethod
-    def from_record(cls, record: Any, num: int) -> "Event":
+    def from_record(cls, record: Any, num: int, defs: Definitions | None = None) -> "Event":
         """Build an event from a decoded JSON record; raise BadRecord naming what is wrong.
 
-        The common, well-formed record takes the fast path (one type test per required key);
-        anything else goes through the careful path that names the offending key."""
+        `defs` holds the shared sections defined so far (numbers in `SHAREABLE` keys refer
+        to them).  The common, well-formed record takes the fast path (one type test per
+        required key); anything else goes through the careful path that names the
+        offending key."""
         if type(record) is dict:
             evtype, ts, tid, thread = (record.get("type"), record.get("ts"), record.get("tid"),
                                        record.get("thread"))
             res, fd, ancestors = record.get("res"), record.get("fd"), record.get("ancestors", _NO_ANCESTORS)
+            if defs:
+                if type(thread) is int:
+                    thread = defs.get(thread)
+                if type(ancestors) is int:
+                    ancestors = defs.get(ancestors)
             if (type(evtype) is str and type(ts) is int and type(tid) is int and type(thread) is dict
                     and (res is None or type(res) is int) and (fd is None or type(fd) is dict)
                     and type(ancestors) is list):
                 n = record.get("num", num)
                 return cls(n if type(n) is int else num, ts, evtype, tid, res,
-                           _section(record, "args"), thread, ancestors, fd, _section(record, "user"),
-                           _section(record, "group"), _section(record, "container"),
-                           _section(record, "resolved"))
-        return cls._from_record_checked(record, num)
+                           _section(record, "args", defs), thread, ancestors, fd,
+                           _section(record, "user", defs), _section(record, "group", defs),
+                           _section(record, "container", defs), _section(record, "resolved", defs))
+        return cls._from_record_checked(record, num, defs or {})
 
     @classmethod
-    def _from_record_checked(cls, record: Any, num: int) -> "Event":
+    def _from_record_checked(cls, record: Any, num: int, defs: Definitions) -> "Event":
         if not isinstance(record, dict):
             raise BadRecord(f"record is a {type(record).__name__}, expected a JSON object")
         evtype = _need(record, "type", str)
@@ -100,8 +117,14 @@ class Event:
         res = record.get("res")
         if res is not None and (not isinstance(res, int) or isinstance(res, bool)):
             raise BadRecord(f"'res' must be an integer or null, got {_typename(res)}")
-        thread = _need(record, "thread", dict)
-        ancestors = record.get("ancestors", [])
+        if "thread" not in record:
+            raise BadRecord("missing required key 'thread'")
+        thread = _shared(record, "thread", defs)
+        if not isinstance(thread, dict):
+            raise BadRecord(f"'thread' must be an object, got {_typename(thread)}")
+        ancestors = _shared(record, "ancestors", defs)
+        if ancestors is None and "ancestors" not in record:
+            ancestors = []
         if not isinstance(ancestors, list) or not all(isinstance(a, dict) for a in ancestors):
             raise BadRecord("'ancestors' must be a list of objects")
         fd = record.get("fd")
@@ -110,9 +133,9 @@ class Event:
         n = record.get("num", num)
         return cls(
             num=n if isinstance(n, int) else num, ts=ts, type=evtype, tid=tid, res=res,
-            args=_opt(record, "args"), thread=thread, ancestors=ancestors, fd=fd,
-            user=_opt(record, "user"), group=_opt(record, "group"),
-            container=_opt(record, "container"), resolved=_opt(record, "resolved"),
+            args=_opt(record, "args", defs), thread=thread, ancestors=ancestors, fd=fd,
+            user=_opt(record, "user", defs), group=_opt(record, "group", defs),
+            container=_opt(record, "container", defs), resolved=_opt(record, "resolved", defs),
         )
 
     def to_record(self) -> dict[str, Any]:
@@ -132,11 +155,13 @@ class Event:
 _NO_ANCESTORS: list[Section] = []
 
 
-def _section(record: dict[str, Any], key: str) -> Section:
+def _section(record: dict[str, Any], key: str, defs: Definitions | None) -> Section:
     value = record.get(key)
     if type(value) is dict:
         return value
-    return _opt(record, key)
+    if value is None:
+        return {}
+    return _opt(record, key, defs or {})
 
 
 def _typename(value: Any) -> str:
@@ -153,8 +178,18 @@ def _need(record: Mapping[str, Any], key: str, kind: type) -> Any:
     return value
 
 
-def _opt(record: Mapping[str, Any], key: str) -> Section:
+def _shared(record: Mapping[str, Any], key: str, defs: Definitions) -> Any:
+    """The value of `key`, with a shared-section number replaced by what it names."""
     value = record.get(key)
+    if key in SHAREABLE and isinstance(value, int) and not isinstance(value, bool):
+        if value not in defs:
+            raise BadRecord(f"'{key}' refers to shared section {value}, which no earlier record defines")
+        return defs[value]
+    return value
+
+
+def _opt(record: Mapping[str, Any], key: str, defs: Definitions) -> Section:
+    value = _shared(record, key, defs)
     if value is None:
         return {}
     if not isinstance(value, dict):

@@ -210,7 +210,7 @@ def test_writer_encodes_bytes_and_addresses(tmp_path: Path) -> None:
     import ipaddress
     path = tmp_path / "odd.jsonl"
     rec = record(1, args={"data": b"\x00\xffA", "addr": ipaddress.ip_address("10.0.0.1")})
-    with EventWriter(str(path)) as writer:
+    with EventWriter(str(path), share=False) as writer:
         writer.write_record(rec)
     decoded = json.loads(path.read_text("utf-8"))
     assert decoded["args"] == {"data": "\x00\xffA", "addr": "10.0.0.1"}

@@ -1,7 +1,15 @@
 """Record: `Event`s -> JSON lines, the format replay reads (docs/events.md).
 
 Pipeline step 1, in reverse: the live capture writes what it sees with `--record FILE` so
-the same run can be replayed later, byte for byte the same input to the engine.  A name
+the same run can be replayed later, byte for byte the same input to the engine.
+
+Context sections (thread, ancestors, user, group, container) are written once as shared
+sections and referred to by number (docs/events.md, "Shared sections"): consecutive events
+of one thread carry identical, kilobyte-sized context, and writing it per event made
+recordings about fifty times larger and replay correspondingly slower to decode.  Sharing is
+by content, so a section that changed (after an execve, a setuid) simply gets a new
+definition.  The table of written sections is bounded: the least recently used number is
+redefined when it is full, which the reader handles by replacing its entry.  A name
 ending in `.gz` is written gzip-compressed; `-` writes to stdout.  Values that JSON has no
 type for are written the way the format expects them: byte buffers as strings whose code
 points 0-255 are the bytes, IP addresses as text, sets and tuples as arrays.
@@ -13,11 +21,12 @@ import gzip
 import ipaddress
 import sys
 from types import TracebackType
+from collections import OrderedDict
 from typing import Any, BinaryIO, Union
 
 import orjson
 
-from ..event import Event
+from ..event import SHAREABLE, Event
 
 __all__ = ["EventWriter"]
 
@@ -38,11 +47,21 @@ def _json_default(value: Any) -> Any:
 class EventWriter:
     """Writes events as JSON lines; use as a context manager (or call `close`).
 
-    `write(event)` appends one line; `write_record(dict)` writes an already-built record.
-    `flush()` pushes buffered lines to the file (a gzip member stays open until `close`)."""
+    `write(event)` appends one line (after the definitions of any shared section it names
+    that is new); `write_record(dict)` writes an already-built record the same way.
+    `flush()` pushes buffered lines to the file (a gzip member stays open until `close`).
+    `share=False` writes every section inline (the self-contained form, one event per line).
+    `count` is the number of events written, `definitions` the number of shared sections."""
 
-    def __init__(self, path: str, compresslevel: int = 6) -> None:
+    def __init__(self, path: str, compresslevel: int = 6, share: bool = True,
+                 max_shared: int = 1 << 16) -> None:
         self.path = path
+        self.share = share
+        # At least one slot per shareable key: an event's own sections are the most recently
+        # used, so the eviction below can never take a number the event is about to name.
+        self.max_shared = max(max_shared, len(SHAREABLE))
+        self._shared: OrderedDict[bytes, int] = OrderedDict()  # section JSON -> its number
+        self.definitions = 0
         self._file: BinaryIO | None = None  # what this writer opened (never stdout)
         self._gzip: gzip.GzipFile | None = None
         raw: BinaryIO = sys.stdout.buffer if path == "-" else open(path, "wb")
@@ -58,8 +77,30 @@ class EventWriter:
         self.write_record(event.to_record())
 
     def write_record(self, record: dict[str, Any]) -> None:
+        if self.share:
+            record = dict(record)
+            for key in SHAREABLE:
+                value = record.get(key)
+                if value:
+                    record[key] = self._number(value)
         self._out.write(orjson.dumps(record, default=_json_default, option=_OPTIONS))
         self.count += 1
+
+    def _number(self, section: Any) -> int:
+        """The shared-section number of `section`, writing its definition if it is new."""
+        text = orjson.dumps(section, default=_json_default)
+        number = self._shared.get(text)
+        if number is not None:
+            self._shared.move_to_end(text)
+            return number
+        if len(self._shared) >= self.max_shared:
+            number = self._shared.popitem(last=False)[1]  # reuse the least recently used number
+        else:
+            number = len(self._shared) + 1
+        self._shared[text] = number
+        self._out.write(b'{"def":%d,"value":%s}\n' % (number, text))
+        self.definitions += 1
+        return number
 
     def flush(self) -> None:
         self._out.flush()

@@ -10,6 +10,11 @@ Numbering: record numbers are 1-based physical line numbers, so a reported numbe
 line to open in an editor.  Blank lines are not records (skipped silently) but still count
 as lines.  A record without `num` gets its line number as `evt.num`.
 
+Shared sections: a `{"def": N, "value": ...}` line defines section N for the lines after it
+(docs/events.md, "Shared sections"); it is a record (it has a number) but not an event.  A
+later definition of the same number replaces the earlier one, which lets a writer reuse
+numbers and keep both sides' tables bounded.
+
 Compression is detected from the first two bytes (the gzip magic), not from the file name,
 so `-e -` and renamed files work too.
 """
@@ -24,7 +29,7 @@ from typing import BinaryIO, Callable, Iterable, Iterator, Union
 
 import orjson
 
-from ..event import BadRecord, Event
+from ..event import BadRecord, Definitions, Event
 
 __all__ = ["read_events", "open_stream", "GZIP_MAGIC"]
 
@@ -97,6 +102,7 @@ def _events(lines: Iterable[bytes], close: Callable[[], None],
     loads = orjson.loads
     decode_error = orjson.JSONDecodeError
     build = Event.from_record
+    defs: Definitions = {}
     number = 0
     try:
         for number, line in enumerate(lines, 1):
@@ -107,8 +113,13 @@ def _events(lines: Iterable[bytes], close: Callable[[], None],
                     continue  # blank line: not a record
                 on_bad(number, f"not valid JSON: {err.msg} at column {err.colno}")
                 continue
+            if type(record) is dict and "def" in record:
+                problem = _define(record, defs)
+                if problem:
+                    on_bad(number, problem)
+                continue
             try:
-                event = build(record, number)
+                event = build(record, number, defs)
             except BadRecord as err:
                 on_bad(number, err.reason)
                 continue
@@ -117,3 +128,15 @@ def _events(lines: Iterable[bytes], close: Callable[[], None],
         on_bad(number + 1, f"compressed stream is truncated or corrupt ({err}); replay stopped")
     finally:
         close()
+
+
+def _define(record: dict[str, object], defs: Definitions) -> str | None:
+    """Store a shared-section definition; the reason it is unusable, if it is."""
+    key, value = record["def"], record.get("value")
+    if not isinstance(key, int) or isinstance(key, bool):
+        return f"'def' must be an integer, got {type(key).__name__}"
+    if not isinstance(value, (dict, list)):
+        defs.pop(key, None)  # events naming it must not get an older definition instead
+        return f"shared section {key}: 'value' must be an object or an array"
+    defs[key] = value
+    return None
