@@ -106,7 +106,7 @@ class Compiler:
         if isinstance(node, And):
             return _all([self.compile(c) for c in node.children])
         if isinstance(node, Or):
-            return _any([self.compile(c) for c in node.children])
+            return self._or(node)
         if isinstance(node, Not):
             inner = self.compile(node.child)
             negated: Predicate | None = getattr(inner, "negated", None)
@@ -137,11 +137,7 @@ class Compiler:
         rhs = node.rhs
         if isinstance(rhs, FieldOperand):
             return self._field_compare(node, lhs, rhs)
-        constants = self._constants(node, lhs)
-        try:
-            pred = make_predicate(node.op, lhs.ftype, lhs.multi, constants, node.modifier)
-        except RuleError as err:
-            raise RuleError(err.reason, rhs.pos if rhs is not None else node.pos) from None
+        pred = self._value_predicate(node, lhs)
         fast = _fused(get, pred) if lhs.multi is None else None
         if fast is not None:
             return fast
@@ -151,6 +147,37 @@ class Compiler:
         if lhs.multi in ("any", "ends"):
             return lambda e: (v := get(e)) is not None and any(map(pred, v))
         return lambda e: (v := get(e)) is not None and pred(v)
+
+    def _value_predicate(self, node: Compare, lhs: Operand) -> Predicate:
+        """The test a comparison with constants applies to the extracted value."""
+        constants = self._constants(node, lhs)
+        try:
+            return make_predicate(node.op, lhs.ftype, lhs.multi, constants, node.modifier)
+        except RuleError as err:
+            raise RuleError(err.reason, node.rhs.pos if node.rhs is not None else node.pos) from None
+
+    def _or(self, node: Or) -> Predicate:
+        """`a or b or ...`; comparisons of one field with constants (`fd.name startswith /a
+        or fd.name startswith /b or fd.name = /c`, the shape of most path macros) become
+        one check that extracts the field once (see `_any_value`)."""
+        preds: list[Predicate | None] = [self.compile(c) for c in node.children]  # validates each
+        groups: dict[FieldRef, list[int]] = {}
+        for index, child in enumerate(node.children):
+            if (isinstance(child, Compare) and isinstance(child.lhs, FieldRef) and child.modifier is None
+                    and child.op != "exists" and isinstance(child.rhs, (StrConst, ListOperand, IdentOperand))):
+                groups.setdefault(child.lhs, []).append(index)
+        for ref, members in groups.items():
+            lhs = self._operand(ref)
+            if len(members) < 2 or lhs.multi is not None:
+                continue
+            tests = []
+            for index in members:
+                child = node.children[index]
+                assert isinstance(child, Compare)
+                tests.append(self._value_predicate(child, lhs))
+                preds[index] = None
+            preds[members[0]] = _any_value(lhs.get, tests)
+        return _any([p for p in preds if p is not None])
 
     def _constants(self, node: Compare, lhs: Operand) -> list[str]:
         rhs = node.rhs
@@ -277,6 +304,53 @@ def _fused(get: Getter, pred: Any) -> Predicate | None:
         fused.negated = lambda e: get(e) not in owner
         return fused  # type: ignore[no-any-return]
     return None
+
+
+def _any_value(get: Getter, tests: list[Predicate]) -> Predicate:
+    """One field, several value tests, any may hold.  Equality and membership tests merge
+    into one set, `startswith`/`endswith` tests into one tuple for the str method (which
+    takes a tuple of alternatives); an absent value (None) fails them all, as each
+    comparison alone would."""
+    members: set[Any] = set()
+    starts: list[str] = []
+    ends: list[str] = []
+    others: list[Predicate] = []
+    for test in tests:
+        owner = getattr(test, "__self__", None)
+        hint = getattr(test, "fuse", None)
+        if isinstance(test, partial) and test.func is operator.eq and len(test.args) == 1:
+            members.add(test.args[0])
+        elif isinstance(owner, frozenset) and getattr(test, "__name__", "") == "__contains__":
+            members.update(owner)
+        elif hint is not None and hint[0] == "startswith":
+            starts.append(hint[1])
+        elif hint is not None and hint[0] == "endswith":
+            ends.append(hint[1])
+        else:
+            others.append(test)
+    checks: list[Predicate] = list(others)
+    if members:
+        checks.insert(0, frozenset(members).__contains__)
+    if starts:
+        prefixes = tuple(starts)
+        checks.insert(0, lambda v: v.startswith(prefixes))
+    if ends:
+        suffixes = tuple(ends)
+        checks.insert(0, lambda v: v.endswith(suffixes))
+    if len(checks) == 1:
+        only = checks[0]
+        return lambda e: (v := get(e)) is not None and only(v)
+    chain = tuple(checks)
+
+    def any_value(e: Any) -> bool:
+        v = get(e)
+        if v is None:
+            return False
+        for check in chain:
+            if check(v):
+                return True
+        return False
+    return any_value
 
 
 def _tuple_getter(getters: list[Getter]) -> Getter:

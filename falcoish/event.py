@@ -161,6 +161,10 @@ def _section(record: dict[str, Any], key: str, defs: Definitions | None) -> Sect
         return value
     if value is None:
         return {}
+    if type(value) is int and defs and key in SHAREABLE:
+        shared = defs.get(value)
+        if type(shared) is dict:
+            return shared
     return _opt(record, key, defs or {})
 
 

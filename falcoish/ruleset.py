@@ -8,19 +8,17 @@ of them.  Each event type maps to the tuple of rules that can match it, in evalu
 
 from __future__ import annotations
 
-from collections import Counter
 from dataclasses import dataclass, field, replace
 from functools import cached_property
 from typing import Any, Callable, Iterable
 
-from . import fields as field_registry
 from .collector import PRIORITIES
 from .compiler import Compiler, bind_event_field
-from .constants import parse_constant
-from .errors import Location, RuleError
-from .fieldtypes import Kind
-from .nodes import And, Compare, FieldRef, ListOperand, MacroUse, Node, StrConst
-from .specialize import macro_uses, specialize
+from .decision_tree import CompileTree, Item, Matcher, TreeBuilder, conjuncts
+from .errors import Location
+from .nodes import Node
+from .selectivity import guess, measure
+from .specialize import specialize
 
 Predicate = Callable[[Any], bool]
 
@@ -52,184 +50,30 @@ class CompiledRule:
         return PRIORITIES.index(self.priority)
 
 
-Matcher = Callable[[Any, list[CompiledRule]], None]
-Item = tuple[CompiledRule, tuple[Node, ...]]
-
 
 def _compile_for_events(tree: Node, memo: frozenset[str]) -> Predicate:
     return Compiler(bind_event_field, memo=memo).compile(tree)
 
 
-def _conjuncts(tree: Node) -> tuple[Node, ...]:
-    """Top-level `and` operands, looking through macros (`open_write and x` -> the
-    operands of open_write's body, then x)."""
-    if isinstance(tree, And):
-        return tuple(c for child in tree.children for c in _conjuncts(child))
-    if isinstance(tree, MacroUse) and isinstance(tree.body, And):
-        return _conjuncts(tree.body)
-    return (tree,)
-
-
-DISPATCH_MIN_RULES = 4
-
-
-_HASHABLE_KINDS = (Kind.STRING, Kind.INT, Kind.PORT, Kind.BOOL)
-
-
-def _filable(node: Node) -> tuple[tuple[FieldRef, str], tuple[Any, ...]] | None:
-    """((field, "eq"), typed constants) for `field = c` / `field == c` / `field in (c1...)`,
-    ((field, "prefix"), prefixes) for `field startswith p`, on a single-valued field whose
-    values compare exactly (strings, integers, booleans); else None."""
-    if not (isinstance(node, Compare) and isinstance(node.lhs, FieldRef) and node.modifier is None):
-        return None
-    rhs = node.rhs
-    if node.op in ("=", "==", "startswith") and isinstance(rhs, StrConst):
-        texts: tuple[str, ...] = (rhs.value,)
-    elif node.op == "in" and isinstance(rhs, ListOperand) and rhs.items \
-            and all(isinstance(i, StrConst) for i in rhs.items):
-        texts = tuple(i.value for i in rhs.items if isinstance(i, StrConst))
-    else:
-        return None
-    try:
-        bound = field_registry.bind(node.lhs)
-        if bound.multi is not None or bound.ftype.kind not in _HASHABLE_KINDS:
-            return None
-        if node.op == "startswith":
-            return ((node.lhs, "prefix"), texts) if bound.ftype.kind is Kind.STRING and texts[0] else None
-        return (node.lhs, "eq"), tuple(parse_constant(bound.ftype, t) for t in texts)
-    except (RuleError, ValueError):
-        return None
-
-
-def _prefix_dispatch(get: Callable[[Any], Any], subs: dict[Any, Matcher], others: Matcher) -> Matcher:
-    """Look a value's prefixes up by the lengths the table holds (longest first)."""
-    lengths = sorted({len(p) for p in subs}, reverse=True)
-
-    def dispatch(e: Any, out: list[CompiledRule]) -> None:
-        value = get(e)
-        if value is not None:
-            for n in lengths:
-                if n <= len(value):
-                    sub = subs.get(value[:n])
-                    if sub is not None:
-                        sub(e, out)
-        others(e, out)
-    return dispatch
-
-
-def _nothing(event: Any, out: list[CompiledRule]) -> None:
-    return None
-
-
-class _MatcherBuilder:
-    """Turns the rules of one event type into a decision tree of shared conditions.
-
-    Rules are lists of conjuncts.  The conjunct most rules share becomes a guard checked
-    once: the rules that contain it continue below it (without it), the others beside it;
-    and so on until no conjunct is shared.  `open_write`-style checks that dozens of rules
-    start with are thus evaluated once per event, and an event that fails one skips every
-    rule behind it.  Where nothing is shared, rules testing one string field for equality are
-    filed in a hash table by value (see `_dispatch`).  Checks have no side effects, so the order
-    of conjuncts is free."""
-
-    def __init__(self, compile_tree: Callable[[Node, frozenset[str]], Predicate]) -> None:
-        self.compile_tree = compile_tree
-        self.memo: frozenset[str] = frozenset()
-
-    def build(self, items: list[Item]) -> Matcher:
-        shared = Counter(n for _, conj in items for c in conj for n in set(macro_uses(c)))
-        self.memo = frozenset(name for name, uses in shared.items() if uses > 1)
-        return self._node(items)
-
-    def _node(self, items: list[Item]) -> Matcher:
-        if not items:
-            return _nothing
-        popularity = Counter(c for _, conj in items for c in set(conj))
-        guard, uses = popularity.most_common(1)[0] if popularity else (None, 0)
-        if guard is None or uses < 2:
-            return self._dispatch(items) or self._leaves(items)
-        inside = [(rule, tuple(c for c in conj if c != guard)) for rule, conj in items if guard in conj]
-        beside = [item for item in items if guard not in item[1]]
-        check = self.compile_tree(guard, self.memo)
-        below, other = self._node(inside), self._node(beside)
-        if other is _nothing:
-            def guarded(e: Any, out: list[CompiledRule]) -> None:
-                if check(e):
-                    below(e, out)
-            return guarded
-
-        def guarded_and_other(e: Any, out: list[CompiledRule]) -> None:
-            if check(e):
-                below(e, out)
-            other(e, out)
-        return guarded_and_other
-
-    def _dispatch(self, items: list[Item]) -> Matcher | None:
-        """Rules that each test the same field for equality (`F = v`, `F in (v1, v2)`) or
-        for a prefix (`F startswith p`), and share nothing else, are filed in a hash table:
-        the field is extracted once per event and only the rules filed under its value (or
-        under one of its prefixes) are looked at.  Keeps many similar rules
-        (`proc.name = tool1`, `proc.name = tool2`, ...) from costing one check each per event."""
-        by_key: dict[tuple[FieldRef, str], list[tuple[int, Node, tuple[Any, ...]]]] = {}
-        for index, (_, conj) in enumerate(items):
-            seen: set[tuple[FieldRef, str]] = set()
-            for c in conj:
-                found = _filable(c)
-                if found is not None and found[0] not in seen:
-                    seen.add(found[0])
-                    by_key.setdefault(found[0], []).append((index, c, found[1]))
-        candidates = [(len(entries), key) for key, entries in by_key.items() if len(entries) >= DISPATCH_MIN_RULES]
-        if not candidates:
-            return None
-        ref, how = max(candidates, key=lambda nc: nc[0])[1]
-        table: dict[Any, list[Item]] = {}
-        filed: set[int] = set()
-        for index, conjunct, values in by_key[(ref, how)]:
-            rule, conj = items[index]
-            rest = tuple(c for c in conj if c is not conjunct)
-            filed.add(index)
-            for value in set(values):
-                table.setdefault(value, []).append((rule, rest))
-        subs = {value: self._node(members) for value, members in table.items()}
-        others = self._node([item for i, item in enumerate(items) if i not in filed])
-        get = field_registry.bind(ref).extract
-        if how == "prefix":
-            return _prefix_dispatch(get, subs, others)
-
-        def dispatch(e: Any, out: list[CompiledRule]) -> None:
-            value = get(e)
-            if value is not None:
-                sub = subs.get(value)
-                if sub is not None:
-                    sub(e, out)
-            others(e, out)
-        return dispatch
-
-    def _leaves(self, items: list[Item]) -> Matcher:
-        always = tuple(rule for rule, conj in items if not conj)
-        checks = tuple((rule, self.compile_tree(conj[0] if len(conj) == 1 else And(conj), self.memo))
-                       for rule, conj in items if conj)
-
-        def leaves(e: Any, out: list[CompiledRule]) -> None:
-            if always:
-                out.extend(always)
-            for rule, matches in checks:
-                if matches(e):
-                    out.append(rule)
-        return leaves
+#: events of one type sampled before its decision tree is rebuilt with measured selectivity
+LEARN_AFTER = 256
 
 
 class RuleSet:
     """All compiled rules (enabled or not) plus the index of the enabled ones.
 
-    The index maps an event type to its *checks*: (rule, predicate) pairs in rule order,
-    where each predicate is the rule's condition specialised for that type (see
-    specialize.py) and macros shared by several rules of the bucket are evaluated once per
-    event.  Buckets are built the first time an event of their type arrives, so loading
-    stays fast however many event types the rules mention."""
+    The index maps an event type to the rules that can match it; each rule's condition is
+    specialised for that type (specialize.py) and the bucket becomes a decision tree of
+    shared, ordered checks (decision_tree.py).  Trees are built the first time an event of
+    their type arrives, so loading stays fast however many event types the rules mention.
+
+    Why the tree is built twice: the first tree orders checks by a guess of how often each
+    holds.  After `learn_after` events of a type it is rebuilt with the share of those
+    events on which each check really held, so the checks that reject this host's events
+    run first (0 keeps the first tree)."""
 
     def __init__(self, rules: Iterable[CompiledRule],
-                 compile_tree: Callable[[Node, frozenset[str]], Predicate] = _compile_for_events) -> None:
+                 compile_tree: CompileTree = _compile_for_events, learn_after: int = LEARN_AFTER) -> None:
         self.rules: tuple[CompiledRule, ...] = tuple(sorted(rules, key=lambda r: r.order))
         self.enabled: tuple[CompiledRule, ...] = tuple(r for r in self.rules if r.enabled)
         self._catch_all = tuple(r for r in self.enabled if r.all_types)
@@ -243,7 +87,10 @@ class RuleSet:
             for evtype, rules in index.items()
         }
         self._compile_tree = compile_tree
+        self.learn_after = learn_after
         self._matchers: dict[str, Matcher] = {}
+        #: event types whose tree has been rebuilt from measured selectivity
+        self.learned: set[str] = set()
 
     def rules_for(self, event_type: str) -> tuple[CompiledRule, ...]:
         """The enabled rules an event of this type must be checked against, in order."""
@@ -254,16 +101,41 @@ class RuleSet:
         (in no particular order); built the first time an event of this type arrives."""
         matcher = self._matchers.get(event_type)
         if matcher is None:
-            matcher = self._matchers[event_type] = self._build_matcher(event_type)
+            matcher = self._matchers[event_type] = self._first_matcher(event_type)
         return matcher
 
-    def _build_matcher(self, event_type: str) -> Matcher:
+    def _items(self, event_type: str) -> list[Item]:
         items: list[Item] = []
         for rule in self.rules_for(event_type):
             tree = specialize(rule.condition, event_type)
             if tree is not False:
-                items.append((rule, () if tree is True else _conjuncts(tree)))
-        return _MatcherBuilder(self._compile_tree).build(items)
+                items.append((rule, () if tree is True else conjuncts(tree)))
+        return items
+
+    def _first_matcher(self, event_type: str) -> Matcher:
+        items = self._items(event_type)
+        planned = TreeBuilder(self._compile_tree, guess).build(items)
+        if self.learn_after <= 0 or sum(len(conj) for _, conj in items) < 2:
+            return planned      # nothing to reorder
+        samples: list[Any] = []
+
+        def learning(e: Any, out: list[CompiledRule]) -> None:
+            planned(e, out)
+            samples.append(e)
+            if len(samples) >= self.learn_after:
+                self._matchers[event_type] = self._learned_matcher(event_type, items, samples)
+        return learning
+
+    def _learned_matcher(self, event_type: str, items: list[Item], samples: list[Any]) -> Matcher:
+        compile_alone = self._compile_tree
+        shares = measure((c for _, conj in items for c in conj), samples,
+                         lambda node: compile_alone(node, frozenset()))
+        self.learned.add(event_type)
+
+        def odds(node: Node) -> float:
+            share = shares.get(node)
+            return guess(node) if share is None else share
+        return TreeBuilder(self._compile_tree, odds).build(items)
 
     def needed_event_types(self) -> frozenset[str] | None:
         """Event types the enabled rules need; None when some rule needs every type."""
@@ -290,4 +162,4 @@ class RuleSet:
             if rule.level > threshold:
                 enabled = False
             chosen.append(replace(rule, enabled=enabled) if enabled != rule.enabled else rule)
-        return RuleSet(chosen, self._compile_tree)
+        return RuleSet(chosen, self._compile_tree, self.learn_after)

@@ -1,0 +1,325 @@
+"""The rules of one event type as a decision tree of shared, ordered checks.
+
+Step 6b of the pipeline (indexed -> planned).  Why a tree and not a list of rules: the
+rules of one event type repeat each other's checks (`open_write` starts dozens of them) and
+most of them fail on one cheap, rarely true check.  The tree checks a selective shared
+condition once and skips every rule behind it when it fails; it files rules that test one
+field for equality or a prefix in a hash table; and it orders each rule's remaining checks
+so the cheap, rarely true ones run first (selectivity.py).  The same compiled closures run
+in every branch; only their order and sharing change, never what a rule means.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from typing import TYPE_CHECKING, Any, Callable, Iterable
+
+from . import fields as field_registry
+from .constants import parse_constant
+from .errors import RuleError
+from .fieldtypes import Kind
+from .nodes import And, Compare, FieldRef, ListOperand, MacroUse, Node, Or, StrConst
+from .selectivity import Odds, cost, rank
+from .specialize import macro_uses
+
+if TYPE_CHECKING:
+    from .ruleset import CompiledRule
+
+Predicate = Callable[[Any], bool]
+Matcher = Callable[[Any, "list[CompiledRule]"], None]
+Item = tuple["CompiledRule", tuple[Node, ...]]
+CompileTree = Callable[[Node, frozenset[str]], Predicate]
+
+#: a shared check becomes a guard only if it fails on at least this share of events: a check
+#: that nearly always holds prunes nothing, so it is better run last, inside each rule
+GUARD_MIN_FAILS = 0.1
+DISPATCH_MIN_RULES = 3
+_HASHABLE_KINDS = (Kind.STRING, Kind.INT, Kind.PORT, Kind.BOOL)
+
+
+def conjuncts(tree: Node) -> tuple[Node, ...]:
+    """Top-level `and` operands, looking through macros (`open_write and x` -> the
+    operands of open_write's body, then x)."""
+    if isinstance(tree, And):
+        return tuple(c for child in tree.children for c in conjuncts(child))
+    if isinstance(tree, MacroUse) and isinstance(tree.body, And):
+        return conjuncts(tree.body)
+    return (tree,)
+
+
+Part = tuple[FieldRef, str, tuple[Any, ...]]   # (field, kind, keys)
+Filing = tuple[tuple[Part, ...], bool]           # (parts, decides)
+_GLOB_SPECIAL = frozenset("*?[\\")
+
+
+def _filing(node: Node) -> Filing | None:
+    """How a conjunct can be filed in lookup tables: (parts, decides).
+
+    A part (field, kind, keys) says when the conjunct can hold: kind "eq", the field's value
+    is one of `keys` (`F = c`, `F in (c1, c2)`); "prefix"/"suffix", it starts/ends with one
+    (`startswith`, `endswith`, the literal start of a `glob`); "head", its first path
+    component is one (`pmatch`).  The conjunct can only hold if one of its parts does (an
+    `or` has a part per branch, possibly on several fields); `decides` says that a part
+    holding is also enough, so the conjunct need not be checked again.  Only single-valued
+    fields whose values compare exactly (strings, integers, booleans) are filed; anything
+    else gives None."""
+    if isinstance(node, MacroUse):
+        inner = _filing(node.body)
+        return None if inner is None else (inner[0], False)
+    if isinstance(node, Or):
+        branches = [_filing(c) for c in node.children]
+        if any(b is None for b in branches):
+            return None
+        return tuple(p for b in branches if b is not None for p in b[0]), False
+    part = _compare_part(node)
+    return None if part is None else ((part[0],), part[1])
+
+
+def _compare_part(node: Node) -> tuple[Part, bool] | None:
+    if not (isinstance(node, Compare) and isinstance(node.lhs, FieldRef) and node.modifier is None):
+        return None
+    rhs, op, ref = node.rhs, node.op, node.lhs
+    if isinstance(rhs, StrConst):
+        texts: tuple[str, ...] = (rhs.value,)
+    elif isinstance(rhs, ListOperand) and rhs.items and all(isinstance(i, StrConst) for i in rhs.items):
+        texts = tuple(i.value for i in rhs.items if isinstance(i, StrConst))
+    else:
+        return None
+    try:
+        bound = field_registry.bind(ref)
+        if bound.multi is not None or bound.ftype.kind not in _HASHABLE_KINDS:
+            return None
+        if op in ("=", "==", "in") and (op == "in" or len(texts) == 1):
+            return (ref, "eq", tuple(parse_constant(bound.ftype, t) for t in texts)), True
+    except (RuleError, ValueError):
+        return None
+    if bound.ftype.kind is not Kind.STRING or (not isinstance(rhs, StrConst) and op != "pmatch"):
+        return None
+    if op in ("startswith", "endswith") and texts[0]:
+        return (ref, "prefix" if op == "startswith" else "suffix", texts), True
+    if op == "glob":
+        literal = texts[0]
+        cut = min((i for i, ch in enumerate(literal) if ch in _GLOB_SPECIAL), default=len(literal))
+        if cut == len(literal):
+            return (ref, "eq", texts), False
+        return ((ref, "prefix", (literal[:cut],)), False) if cut else None
+    if op == "pmatch":
+        heads = [next((c for c in t.split("/") if c), "") for t in texts]
+        if all(h and not any(ch in _GLOB_SPECIAL for ch in h) for h in heads):
+            return (ref, "head", tuple(heads)), False
+    return None
+
+
+def _first_component(path: str) -> str:
+    path = path.lstrip("/")
+    cut = path.find("/")
+    return path if cut < 0 else path[:cut]
+
+
+def _prefix_free(keys: set[str], kind: str) -> set[str]:
+    """Drop a key when another key of the same rule is a prefix (suffix) of it: the shorter
+    one is necessary already, and reaching a rule once is enough."""
+    covers = str.startswith if kind == "prefix" else str.endswith
+    return {k for k in keys if not any(o != k and covers(k, o) for o in keys)}
+
+
+class _FieldTables:
+    """The lookup tables of one field: key -> indices of the rules filed under it."""
+
+    def __init__(self, ref: FieldRef) -> None:
+        self.get = field_registry.bind(ref).extract
+        self.tables: dict[str, dict[Any, list[int]]] = {}
+
+    def file(self, kind: str, keys: Iterable[Any], index: int) -> None:
+        table = self.tables.setdefault(kind, {})
+        for key in keys:
+            members = table.setdefault(key, [])
+            if index not in members:
+                members.append(index)
+
+    def finder(self) -> Callable[[Any], list[int]]:
+        """`find(event)`: the indices filed under the keys the event's value has."""
+        get = self.get
+        equal = {k: tuple(v) for k, v in self.tables.get("eq", {}).items()}
+        heads = {k: tuple(v) for k, v in self.tables.get("head", {}).items()}
+        prefixes = {k: tuple(v) for k, v in self.tables.get("prefix", {}).items()}
+        suffixes = {k: tuple(v) for k, v in self.tables.get("suffix", {}).items()}
+        prefix_lengths = sorted({len(k) for k in prefixes}, reverse=True)
+        suffix_lengths = sorted({len(k) for k in suffixes}, reverse=True)
+
+        def find(e: Any) -> list[int]:
+            found: list[int] = []
+            value = get(e)
+            if value is None:
+                return found
+            if equal:
+                hit = equal.get(value)
+                if hit is not None:
+                    found.extend(hit)
+            if heads:
+                hit = heads.get(_first_component(value))
+                if hit is not None:
+                    found.extend(hit)
+            if prefixes or suffixes:
+                size = len(value)
+                for n in prefix_lengths:
+                    if n <= size:
+                        hit = prefixes.get(value[:n])
+                        if hit is not None:
+                            found.extend(hit)
+                for n in suffix_lengths:
+                    if n <= size:
+                        hit = suffixes.get(value[size - n:])
+                        if hit is not None:
+                            found.extend(hit)
+            return found
+        return find
+
+
+def _indexed(finders: list[Callable[[Any], list[int]]], checks: tuple[tuple[CompiledRule, Predicate | None], ...],
+             others: Matcher) -> Matcher:
+    """Run the checks of the rules the lookups found (each once), then the unfiled rules."""
+    if len(finders) == 1:
+        find = finders[0]
+
+        def lookup_one(e: Any, out: list[CompiledRule]) -> None:
+            found = find(e)
+            if found:
+                if len(found) > 1:
+                    found = sorted(set(found))
+                for index in found:
+                    rule, rest = checks[index]
+                    if rest is None or rest(e):
+                        out.append(rule)
+            others(e, out)
+        return lookup_one
+
+    def lookup_many(e: Any, out: list[CompiledRule]) -> None:
+        found = [index for find in finders for index in find(e)]
+        if found:
+            for index in sorted(set(found)):
+                rule, rest = checks[index]
+                if rest is None or rest(e):
+                    out.append(rule)
+        others(e, out)
+    return lookup_many
+
+
+def nothing(event: Any, out: list[CompiledRule]) -> None:
+    return None
+
+
+class TreeBuilder:
+    """Turns the rules of one event type into a decision tree.
+
+    Rules are lists of conjuncts.  At each node the shared conjunct with the best pruning
+    for its price (rules behind it x chance it fails / cost) becomes a guard checked once:
+    the rules that contain it continue below it (without it), the others beside it.  Where
+    no shared conjunct prunes, rules testing one field for equality or a prefix are filed in
+    a hash table by value (`_dispatch`), and what is left is checked rule by rule, each
+    rule's conjuncts cheapest-and-most-selective first.  `odds` gives each conjunct's chance
+    of holding (a guess or a measurement, see selectivity.py)."""
+
+    def __init__(self, compile_tree: CompileTree, odds: Odds) -> None:
+        self.compile_tree = compile_tree
+        self.odds = odds
+        self.memo: frozenset[str] = frozenset()
+
+    def build(self, items: list[Item]) -> Matcher:
+        shared = Counter(n for _, conj in items for c in conj for n in set(macro_uses(c)))
+        self.memo = frozenset(name for name, uses in shared.items() if uses > 1)
+        return self._node(items)
+
+    def _guard(self, items: list[Item]) -> Node | None:
+        popularity = Counter(c for _, conj in items for c in set(conj))
+        best, best_score = None, 0.0
+        for node, uses in popularity.items():
+            fails = 1.0 - self.odds(node)
+            if uses < 2 or fails < GUARD_MIN_FAILS:
+                continue
+            score = uses * fails / cost(node)
+            if score > best_score:
+                best, best_score = node, score
+        return best
+
+    def _node(self, items: list[Item]) -> Matcher:
+        if not items:
+            return nothing
+        guard = self._guard(items)
+        if guard is None:
+            return self._dispatch(items) or self._leaves(items)
+        inside = [(rule, tuple(c for c in conj if c != guard)) for rule, conj in items if guard in conj]
+        beside = [item for item in items if guard not in item[1]]
+        check = self.compile_tree(guard, self.memo)
+        below, other = self._node(inside), self._node(beside)
+        if other is nothing:
+            def guarded(e: Any, out: list[CompiledRule]) -> None:
+                if check(e):
+                    below(e, out)
+            return guarded
+
+        def guarded_and_other(e: Any, out: list[CompiledRule]) -> None:
+            if check(e):
+                below(e, out)
+            other(e, out)
+        return guarded_and_other
+
+    def _dispatch(self, items: list[Item]) -> Matcher | None:
+        """Rules that test a field against constants (`F = v`, `F in (v1, v2)`,
+        `F startswith p`, `F pmatch (...)`, `F glob /x/*`, an `or` of those...) are filed
+        in lookup tables by those constants: each field is extracted once per event and
+        only the rules filed under a key the value has are checked further.  Keeps many
+        rules on one field (`fd.name startswith /etc/app1`, `proc.name = tool2`...) from
+        costing one check each per event.  Each rule is filed by its most selective filable
+        conjunct; the field that spares the most checks decides which rules go in."""
+        chosen: dict[int, tuple[Node, Filing]] = {}
+        for index, (_, conj) in enumerate(items):
+            for c in sorted(conj, key=self.odds):
+                found = _filing(c)
+                if found is not None:
+                    chosen[index] = (c, found)
+                    break
+        saved: dict[FieldRef, float] = {}
+        count: Counter[FieldRef] = Counter()
+        for c, (parts, _) in chosen.values():
+            for ref in {part[0] for part in parts}:
+                saved[ref] = saved.get(ref, 0.0) + 1.0 - self.odds(c)
+                count[ref] += 1
+        # a table pays when it sends most events past most of the rules filed in it
+        worth = [(gain, ref) for ref, gain in saved.items()
+                 if count[ref] >= DISPATCH_MIN_RULES and gain >= DISPATCH_MIN_RULES / 2]
+        if not worth:
+            return None
+        best = max(worth, key=lambda gr: gr[0])[1]
+        members = sorted(i for i, (_, (parts, _)) in chosen.items() if any(p[0] == best for p in parts))
+        tables: dict[FieldRef, _FieldTables] = {}
+        checks: list[tuple[CompiledRule, Predicate | None]] = []
+        for position, index in enumerate(members):
+            rule, conj = items[index]
+            conjunct, (parts, decides) = chosen[index]
+            for ref, kind, keys in parts:
+                unique = set(keys)
+                tables.setdefault(ref, _FieldTables(ref)).file(
+                    kind, _prefix_free(unique, kind) if kind in ("prefix", "suffix") else unique, position)
+            rest = tuple(c for c in conj if c is not conjunct) if decides else conj
+            checks.append((rule, self.compile_tree(self._ordered(rest), self.memo) if rest else None))
+        filed = set(members)
+        others = self._node([item for i, item in enumerate(items) if i not in filed])
+        return _indexed([t.finder() for t in tables.values()], tuple(checks), others)
+
+    def _leaves(self, items: list[Item]) -> Matcher:
+        always = tuple(rule for rule, conj in items if not conj)
+        checks = tuple((rule, self.compile_tree(self._ordered(conj), self.memo))
+                       for rule, conj in items if conj)
+
+        def leaves(e: Any, out: list[CompiledRule]) -> None:
+            if always:
+                out.extend(always)
+            for rule, matches in checks:
+                if matches(e):
+                    out.append(rule)
+        return leaves
+
+    def _ordered(self, conj: tuple[Node, ...]) -> Node:
+        ordered = sorted(conj, key=lambda c: rank(c, self.odds))
+        return ordered[0] if len(ordered) == 1 else And(tuple(ordered))
