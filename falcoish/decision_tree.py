@@ -231,6 +231,7 @@ class TreeBuilder:
         return self._node(items)
 
     def _guard(self, items: list[Item]) -> Node | None:
+        """The shared check that spares the most rule checks for its price."""
         popularity = Counter(c for _, conj in items for c in set(conj))
         best, best_score = None, 0.0
         for node, uses in popularity.items():
@@ -247,7 +248,8 @@ class TreeBuilder:
             return nothing
         guard = self._guard(items)
         if guard is None:
-            return self._dispatch(items) or self._leaves(items)
+            plan = self._dispatch_plan(items)
+            return self._leaves(items) if plan is None else self._dispatch(items, plan)
         inside = [(rule, tuple(c for c in conj if c != guard)) for rule, conj in items if guard in conj]
         beside = [item for item in items if guard not in item[1]]
         check = self.compile_tree(guard, self.memo)
@@ -264,14 +266,16 @@ class TreeBuilder:
             other(e, out)
         return guarded_and_other
 
-    def _dispatch(self, items: list[Item]) -> Matcher | None:
+    def _dispatch_plan(self, items: list[Item]) -> tuple[float, FieldRef, dict[int, tuple[Node, Filing]]] | None:
         """Rules that test a field against constants (`F = v`, `F in (v1, v2)`,
         `F startswith p`, `F pmatch (...)`, `F glob /x/*`, an `or` of those...) are filed
         in lookup tables by those constants: each field is extracted once per event and
         only the rules filed under a key the value has are checked further.  Keeps many
         rules on one field (`fd.name startswith /etc/app1`, `proc.name = tool2`...) from
         costing one check each per event.  Each rule is filed by its most selective filable
-        conjunct; the field that spares the most checks decides which rules go in."""
+        conjunct; the field that spares the most checks decides which rules go in.
+
+        Returns (rule checks spared per event, that field, each rule's filing) or None."""
         chosen: dict[int, tuple[Node, Filing]] = {}
         for index, (_, conj) in enumerate(items):
             for c in sorted(conj, key=self.odds):
@@ -290,7 +294,11 @@ class TreeBuilder:
                  if count[ref] >= DISPATCH_MIN_RULES and gain >= DISPATCH_MIN_RULES / 2]
         if not worth:
             return None
-        best = max(worth, key=lambda gr: gr[0])[1]
+        gain, best = max(worth, key=lambda gr: gr[0])
+        return gain, best, chosen
+
+    def _dispatch(self, items: list[Item], plan: tuple[float, FieldRef, dict[int, tuple[Node, Filing]]]) -> Matcher:
+        _, best, chosen = plan
         members = sorted(i for i, (_, (parts, _)) in chosen.items() if any(p[0] == best for p in parts))
         tables: dict[FieldRef, _FieldTables] = {}
         checks: list[tuple[CompiledRule, Predicate | None]] = []

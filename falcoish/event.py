@@ -89,22 +89,30 @@ class Event:
         required key); anything else goes through the careful path that names the
         offending key."""
         if type(record) is dict:
-            evtype, ts, tid, thread = (record.get("type"), record.get("ts"), record.get("tid"),
-                                       record.get("thread"))
-            res, fd, ancestors = record.get("res"), record.get("fd"), record.get("ancestors", _NO_ANCESTORS)
-            if defs:
+            get = record.get
+            evtype, ts, tid, thread, res, fd = get("type"), get("ts"), get("tid"), get("thread"), get("res"), get("fd")
+            ancestors, args, user, group, container = (get("ancestors", _NO_ANCESTORS), get("args"), get("user"),
+                                                       get("group"), get("container"))
+            if defs:  # shared sections; an unknown number becomes _UNDEFINED and fails below
                 if type(thread) is int:
-                    thread = defs.get(thread)
+                    thread = defs.get(thread, _UNDEFINED)
                 if type(ancestors) is int:
-                    ancestors = defs.get(ancestors)
+                    ancestors = defs.get(ancestors, _UNDEFINED)
+                if type(user) is int:
+                    user = defs.get(user, _UNDEFINED)
+                if type(group) is int:
+                    group = defs.get(group, _UNDEFINED)
+                if type(container) is int:
+                    container = defs.get(container, _UNDEFINED)
             if (type(evtype) is str and type(ts) is int and type(tid) is int and type(thread) is dict
                     and (res is None or type(res) is int) and (fd is None or type(fd) is dict)
-                    and type(ancestors) is list):
-                n = record.get("num", num)
-                return cls(n if type(n) is int else num, ts, evtype, tid, res,
-                           _section(record, "args", defs), thread, ancestors, fd,
-                           _section(record, "user", defs), _section(record, "group", defs),
-                           _section(record, "container", defs), _section(record, "resolved", defs))
+                    and type(ancestors) is list and (args is None or type(args) is dict)
+                    and (user is None or type(user) is dict) and (group is None or type(group) is dict)
+                    and (container is None or type(container) is dict)):
+                n = get("num", num)
+                return cls(n if type(n) is int else num, ts, evtype, tid, res, {} if args is None else args,
+                           thread, ancestors, fd, {} if user is None else user, {} if group is None else group,
+                           {} if container is None else container, _section(record, "resolved", None))
         return cls._from_record_checked(record, num, defs or {})
 
     @classmethod
@@ -153,6 +161,7 @@ class Event:
 
 
 _NO_ANCESTORS: list[Section] = []
+_UNDEFINED = object()
 
 
 def _section(record: dict[str, Any], key: str, defs: Definitions | None) -> Section:
@@ -161,10 +170,6 @@ def _section(record: dict[str, Any], key: str, defs: Definitions | None) -> Sect
         return value
     if value is None:
         return {}
-    if type(value) is int and defs and key in SHAREABLE:
-        shared = defs.get(value)
-        if type(shared) is dict:
-            return shared
     return _opt(record, key, defs or {})
 
 

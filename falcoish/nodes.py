@@ -12,8 +12,8 @@ this text), e.g. ``(evt.type = open and proc.name in (ash, bash))``.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Union
+from dataclasses import dataclass, field, fields
+from typing import Any, Union
 
 
 @dataclass(frozen=True)
@@ -170,6 +170,21 @@ class MacroUse:
 
 
 Node = Union[And, Or, Not, Compare, MacroRef, MacroUse]
+
+
+def _cached_hash(self: Any) -> int:
+    """Interior nodes are dict keys and set members in the rule index (shared conditions are
+    counted, measured and looked up by value), and a dataclass hash walks the whole subtree
+    on every call.  The tree is immutable, so each node's hash is computed once and kept."""
+    cached: int | None = self.__dict__.get("_hash")
+    if cached is None:
+        cached = hash((type(self).__name__, *(getattr(self, f.name) for f in fields(self) if f.compare)))
+        object.__setattr__(self, "_hash", cached)
+    return cached
+
+
+for _interior in (Compare, Not, And, Or, MacroUse):
+    _interior.__hash__ = _cached_hash  # type: ignore[method-assign]
 
 _QUOTE_TRIGGERS = set(' ="\'\\\0\b\f\n\r\t')
 _ESCAPES = {"\\": "\\\\", '"': '\\"', "\b": "\\b", "\f": "\\f", "\n": "\\n", "\r": "\\r", "\t": "\\t"}

@@ -56,7 +56,7 @@ def _compile_for_events(tree: Node, memo: frozenset[str]) -> Predicate:
 
 
 #: events of one type sampled before its decision tree is rebuilt with measured selectivity
-LEARN_AFTER = 256
+LEARN_AFTER = 128
 
 
 class RuleSet:
