@@ -95,14 +95,26 @@ class Compiler:
     """Compiles resolved trees with one binder; collects warnings through `warn`."""
 
     def __init__(self, binder: Binder = bind_event_field, warn: Warn | None = None,
-                 memo: frozenset[str] = frozenset()) -> None:
+                 memo: frozenset[str] = frozenset(), cache: dict[Node, Predicate] | None = None) -> None:
         """`memo`: macros to evaluate at most once per event (their result is kept in
-        `event.cache`); worth it for macros several rules of one event type share."""
+        `event.cache`); worth it for macros several rules of one event type share.
+        `cache`: closures already compiled for subtrees (with this binder and memo), so
+        recompiling rearranged trees (the rule index replans) reuses them."""
         self.binder = binder
         self.warn: Warn = warn or (lambda message, pos: None)
         self.memo = memo
+        self.cache = cache
 
     def compile(self, node: Node) -> Predicate:
+        cache = self.cache
+        if cache is None:
+            return self._compile(node)
+        compiled = cache.get(node)
+        if compiled is None:
+            compiled = cache[node] = self._compile(node)
+        return compiled
+
+    def _compile(self, node: Node) -> Predicate:
         if isinstance(node, And):
             return _all([self.compile(c) for c in node.children])
         if isinstance(node, Or):

@@ -8,6 +8,7 @@ of them.  Each event type maps to the tuple of rules that can match it, in evalu
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass, field, replace
 from functools import cached_property
 from typing import Any, Callable, Iterable
@@ -51,12 +52,20 @@ class CompiledRule:
 
 
 
-def _compile_for_events(tree: Node, memo: frozenset[str]) -> Predicate:
-    return Compiler(bind_event_field, memo=memo).compile(tree)
+def _cached_compiler() -> CompileTree:
+    """A compile function that reuses the closures of subtrees it compiled before (per memo
+    set): replanning a type's tree then costs little more than the planning itself."""
+    caches: dict[frozenset[str], dict[Node, Predicate]] = {}
+
+    def compile_tree(tree: Node, memo: frozenset[str]) -> Predicate:
+        return Compiler(bind_event_field, memo=memo, cache=caches.setdefault(memo, {})).compile(tree)
+    return compile_tree
 
 
 #: events of one type sampled before its decision tree is rebuilt with measured selectivity
 LEARN_AFTER = 128
+#: up to this many rules of a type, its first events are checked rule by rule (see _first_matcher)
+GENERIC_FIRST_MAX_RULES = 100
 
 
 class RuleSet:
@@ -72,8 +81,7 @@ class RuleSet:
     events on which each check really held, so the checks that reject this host's events
     run first (0 keeps the first tree)."""
 
-    def __init__(self, rules: Iterable[CompiledRule],
-                 compile_tree: CompileTree = _compile_for_events, learn_after: int = LEARN_AFTER) -> None:
+    def __init__(self, rules: Iterable[CompiledRule], learn_after: int = LEARN_AFTER) -> None:
         self.rules: tuple[CompiledRule, ...] = tuple(sorted(rules, key=lambda r: r.order))
         self.enabled: tuple[CompiledRule, ...] = tuple(r for r in self.rules if r.enabled)
         self._catch_all = tuple(r for r in self.enabled if r.all_types)
@@ -86,7 +94,7 @@ class RuleSet:
             evtype: tuple(sorted(rules + list(self._catch_all), key=lambda r: r.order))
             for evtype, rules in index.items()
         }
-        self._compile_tree = compile_tree
+        self._compile_tree = _cached_compiler()
         self.learn_after = learn_after
         self._matchers: dict[str, Matcher] = {}
         #: event types whose tree has been rebuilt from measured selectivity
@@ -113,22 +121,37 @@ class RuleSet:
         return items
 
     def _first_matcher(self, event_type: str) -> Matcher:
-        items = self._items(event_type)
-        planned = TreeBuilder(self._compile_tree, guess).build(items)
-        if self.learn_after <= 0 or sum(len(conj) for _, conj in items) < 2:
-            return planned      # nothing to reorder
+        """What checks the first `learn_after` events of a type.  For a few rules, each
+        rule's own compiled condition: building a tree about to be replanned would cost more
+        than those few events.  For many rules, a tree planned on guessed odds: checking
+        every rule would cost more (its closures are reused when the tree is replanned)."""
+        rules = self.rules_for(event_type)
+        if self.learn_after <= 0 or len(rules) > GENERIC_FIRST_MAX_RULES:
+            planned = TreeBuilder(self._compile_tree, guess).build(self._items(event_type))
+            if self.learn_after <= 0:
+                return planned
+        else:
+            def planned(e: Any, out: list[CompiledRule]) -> None:
+                for rule in rules:
+                    if rule.matches(e):
+                        out.append(rule)
         samples: list[Any] = []
 
         def learning(e: Any, out: list[CompiledRule]) -> None:
             planned(e, out)
             samples.append(e)
             if len(samples) >= self.learn_after:
-                self._matchers[event_type] = self._learned_matcher(event_type, items, samples)
+                self._matchers[event_type] = self._learned_matcher(event_type, samples)
         return learning
 
-    def _learned_matcher(self, event_type: str, items: list[Item], samples: list[Any]) -> Matcher:
+    def _learned_matcher(self, event_type: str, samples: list[Any]) -> Matcher:
+        """The type's tree, planned with the share of `samples` on which each check held.
+        Only checks several rules share are measured (they decide the tree's shape); a
+        check of one rule keeps its guessed odds, which only order that rule's checks."""
+        items = self._items(event_type)
+        uses = Counter(c for _, conj in items for c in set(conj))
         compile_alone = self._compile_tree
-        shares = measure((c for _, conj in items for c in conj), samples,
+        shares = measure((c for c, n in uses.items() if n > 1), samples,
                          lambda node: compile_alone(node, frozenset()))
         self.learned.add(event_type)
 
@@ -162,4 +185,4 @@ class RuleSet:
             if rule.level > threshold:
                 enabled = False
             chosen.append(replace(rule, enabled=enabled) if enabled != rule.enabled else rule)
-        return RuleSet(chosen, self._compile_tree, self.learn_after)
+        return RuleSet(chosen, self.learn_after)
