@@ -112,18 +112,20 @@ def prepare_traces(tmp: str, trace_gz: Path, synthetic_n: int) -> dict[str, Any]
     """Plain copies of the live and synthetic traces, an empty file, first event per type."""
     from synthetic import MIX, generate
 
+    from falcoish.sources.replay import read_events
+
     live = os.path.join(tmp, "live.jsonl")
     firsts: dict[str, bytes] = {}
     live_n = 0
     with gzip.open(trace_gz, "rb") as src, open(live, "wb") as dst:
         for line in src:
-            if not line.strip():
-                continue
-            dst.write(line if line.endswith(b"\n") else line + b"\n")
-            live_n += 1
-            evtype = orjson.loads(line).get("type") if len(firsts) < 400 else None
-            if evtype is not None and evtype not in firsts:
-                firsts[evtype] = line.rstrip(b"\n")
+            if line.strip():
+                dst.write(line if line.endswith(b"\n") else line + b"\n")
+    # the first event of each type, self-contained (its shared sections written inline)
+    for event in read_events(live, lambda number, reason: None):
+        live_n += 1
+        if event.type not in firsts and len(firsts) < 400:
+            firsts[event.type] = orjson.dumps(event.to_record())
     firsts_path = os.path.join(tmp, "live_firsts.jsonl")
     Path(firsts_path).write_bytes(b"\n".join(firsts.values()) + b"\n")
     synth = os.path.join(tmp, "synthetic.jsonl")
@@ -189,52 +191,76 @@ def measure_load(firsts: str, reps: int) -> dict[str, Any]:
             "rules": runs[0]["rules"], "enabled": runs[0]["enabled"], "errors": runs[0]["errors"], "runs": runs}
 
 
-def measure_ceiling(path: str, reps: int) -> dict[str, Any]:
-    from falcoish.event import Event
+class Decoder:
+    """orjson.loads + Event.from_record for one line, keeping the shared-section definitions
+    (docs/events.md) that later lines refer to; None for a definition line."""
 
-    loads, build = orjson.loads, Event.from_record
+    def __init__(self) -> None:
+        from falcoish.event import Event
+        self.build = Event.from_record
+        self.defs: dict[int, Any] = {}
+
+    def __call__(self, line: bytes, number: int) -> Any:
+        record = orjson.loads(line)
+        if "def" in record:
+            self.defs[record["def"]] = record["value"]
+            return None
+        return self.build(record, number, self.defs)
+
+
+def measure_ceiling(path: str, reps: int) -> dict[str, Any]:
     times = []
     count = 0
     for _ in range(reps):
+        decode = Decoder()
         started = time.perf_counter()
         count = 0
         with open(path, "rb", buffering=1 << 16) as handle:
             for number, line in enumerate(handle, 1):
-                build(loads(line), number)
-                count += 1
+                if decode(line, number) is not None:
+                    count += 1
         times.append(time.perf_counter() - started)
     typical = statistics.median(times)
     return {"events": count, "reps": reps, "seconds": typical, "events_per_s": count / typical, "all_s": times}
 
 
 def _sample_lines(path: str, total: int, want: int, spread: bool) -> list[bytes]:
+    """Every definition line (later events may need it) and `want` event lines, spread
+    over the file or the first ones."""
     step = max(1, total // want) if spread else 1
     out: list[bytes] = []
+    index = taken = 0
     with open(path, "rb") as handle:
-        for index, line in enumerate(handle):
-            if index % step == 0:
+        for line in handle:
+            if line.startswith(b'{"def":'):
                 out.append(line)
-                if len(out) >= want:
-                    break
+                continue
+            if index % step == 0 and taken < want:
+                out.append(line)
+                taken += 1
+            index += 1
     return out
 
 
 def measure_baseline(result: Any, path: str, total: int, want: int, spread: bool) -> dict[str, Any]:
     from falcoish.engine import Engine
-    from falcoish.event import Event
 
     lines = _sample_lines(path, total, want, spread)
-    loads, build, clock = orjson.loads, Event.from_record, time.perf_counter
+    clock = time.perf_counter
 
     def stream(evaluate: Callable[[Any], Any]) -> tuple[list[Any], list[str], float, float]:
         """Decode and evaluate one event at a time (nothing but the results is kept, as in a
         replay), timing decoding and evaluation separately."""
         results, types = [], []
         decode_s = eval_s = 0.0
+        decode = Decoder()
         for number, line in enumerate(lines, 1):
             t0 = clock()
-            event = build(loads(line), number)
+            event = decode(line, number)
             t1 = clock()
+            if event is None:
+                decode_s += t1 - t0
+                continue
             results.append(evaluate(event))
             t2 = clock()
             decode_s += t1 - t0
@@ -256,7 +282,7 @@ def measure_baseline(result: Any, path: str, total: int, want: int, spread: bool
         elif len(disagreements) < 10:
             disagreements.append({"event": index + 1, "type": types[index], "falcoish": names_a,
                                   "naive": sorted(b)})
-    n = len(lines)
+    n = len(fast)
     return {"events": n, "sampling": f"every {max(1, total // want)}th event" if spread else f"first {n} events",
             "falcoish_eval_per_s": n / fast_s, "falcoish_cold_eval_per_s": n / cold_s,
             "naive_eval_per_s": n / naive_s, "eval_ratio": naive_s / fast_s,
@@ -373,7 +399,7 @@ def build_table(d: dict[str, Any]) -> Table:
         e2e = d["replay"][name]["events_per_s"] / b["naive_e2e_per_s"]
         t.add(f"naive_{name}", f"naive tree walk, eval only, {name} sample ({b['events']:,} ev)",
               b["naive_eval_per_s"], ",.0f", "ev/s")
-        t.add(f"falcoish_eval_{name}", f"  falcoish eval only (warm), same sample", b["falcoish_eval_per_s"],
+        t.add(f"falcoish_eval_{name}", "  falcoish eval only (warm), same sample", b["falcoish_eval_per_s"],
               ",.0f", "ev/s")
         t.add(f"naive_ratio_{name}", f"  falcoish / naive, eval only, {name}", b["eval_ratio"], ".1f", "x",
               ">= 10 x", b["eval_ratio"] >= 10)

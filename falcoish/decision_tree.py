@@ -32,7 +32,7 @@ CompileTree = Callable[[Node, frozenset[str]], Predicate]
 
 #: a shared check becomes a guard only if it fails on at least this share of events: a check
 #: that nearly always holds prunes nothing, so it is better run last, inside each rule
-GUARD_MIN_FAILS = 0.1
+GUARD_MIN_FAILS = 0.5
 DISPATCH_MIN_RULES = 3
 _HASHABLE_KINDS = (Kind.STRING, Kind.INT, Kind.PORT, Kind.BOOL)
 
