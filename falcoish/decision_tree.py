@@ -176,8 +176,10 @@ class _FieldTables:
         return find
 
 
-def _indexed(finders: list[Callable[[Any], list[int]]], checks: tuple[tuple[CompiledRule, Predicate | None], ...],
-             others: Matcher) -> Matcher:
+Check = tuple["CompiledRule", Predicate | None, Predicate | None]   # rule, first check, rest
+
+
+def _indexed(finders: list[Callable[[Any], list[int]]], checks: tuple[Check, ...], others: Matcher) -> Matcher:
     """Run the checks of the rules the lookups found (each once), then the unfiled rules."""
     if len(finders) == 1:
         find = finders[0]
@@ -188,8 +190,8 @@ def _indexed(finders: list[Callable[[Any], list[int]]], checks: tuple[tuple[Comp
                 if len(found) > 1:
                     found = sorted(set(found))
                 for index in found:
-                    rule, rest = checks[index]
-                    if rest is None or rest(e):
+                    rule, first, rest = checks[index]
+                    if first is None or (first(e) and (rest is None or rest(e))):
                         out.append(rule)
             others(e, out)
         return lookup_one
@@ -198,8 +200,8 @@ def _indexed(finders: list[Callable[[Any], list[int]]], checks: tuple[tuple[Comp
         found = [index for find in finders for index in find(e)]
         if found:
             for index in sorted(set(found)):
-                rule, rest = checks[index]
-                if rest is None or rest(e):
+                rule, first, rest = checks[index]
+                if first is None or (first(e) and (rest is None or rest(e))):
                     out.append(rule)
         others(e, out)
     return lookup_many
@@ -301,7 +303,7 @@ class TreeBuilder:
         _, best, chosen = plan
         members = sorted(i for i, (_, (parts, _)) in chosen.items() if any(p[0] == best for p in parts))
         tables: dict[FieldRef, _FieldTables] = {}
-        checks: list[tuple[CompiledRule, Predicate | None]] = []
+        checks: list[Check] = []
         for position, index in enumerate(members):
             rule, conj = items[index]
             conjunct, (parts, decides) = chosen[index]
@@ -310,24 +312,29 @@ class TreeBuilder:
                 tables.setdefault(ref, _FieldTables(ref)).file(
                     kind, _prefix_free(unique, kind) if kind in ("prefix", "suffix") else unique, position)
             rest = tuple(c for c in conj if c is not conjunct) if decides else conj
-            checks.append((rule, self.compile_tree(self._ordered(rest), self.memo) if rest else None))
+            checks.append((rule, *self._split(rest)) if rest else (rule, None, None))
         filed = set(members)
         others = self._node([item for i, item in enumerate(items) if i not in filed])
         return _indexed([t.finder() for t in tables.values()], tuple(checks), others)
 
     def _leaves(self, items: list[Item]) -> Matcher:
         always = tuple(rule for rule, conj in items if not conj)
-        checks = tuple((rule, self.compile_tree(self._ordered(conj), self.memo))
-                       for rule, conj in items if conj)
+        checks = tuple((rule, *self._split(conj)) for rule, conj in items if conj)
 
         def leaves(e: Any, out: list[CompiledRule]) -> None:
             if always:
                 out.extend(always)
-            for rule, matches in checks:
-                if matches(e):
+            for rule, first, rest in checks:
+                if first(e) and (rest is None or rest(e)):
                     out.append(rule)
         return leaves
 
-    def _ordered(self, conj: tuple[Node, ...]) -> Node:
+    def _split(self, conj: tuple[Node, ...]) -> tuple[Predicate, Predicate | None]:
+        """A rule's checks in order, as (first check, the rest or None): the loop calls the
+        first check itself, which is where nearly every rule stops."""
         ordered = sorted(conj, key=lambda c: rank(c, self.odds))
-        return ordered[0] if len(ordered) == 1 else And(tuple(ordered))
+        rest = ordered[1:]
+        first = self.compile_tree(ordered[0], self.memo)
+        if not rest:
+            return first, None
+        return first, self.compile_tree(rest[0] if len(rest) == 1 else And(tuple(rest)), self.memo)

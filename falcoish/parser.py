@@ -19,6 +19,7 @@ The grammar does the parsing.  What lives here is what a grammar cannot say:
 from __future__ import annotations
 
 import functools
+import os
 import re
 from pathlib import Path
 from typing import Any, Optional, Union, cast
@@ -239,6 +240,21 @@ def _rhs(item: Any) -> Union[StrConst, ListOperand, FieldOperand, IdentOperand]:
     return item
 
 
+def _table_cache() -> str | bool:
+    """Where Lark keeps the grammar's parse tables between runs (building them is a tenth of
+    a cold start).  A private directory in the user's cache, never the shared temp directory:
+    the file is unpickled on load, and a root daemon must not unpickle what another user can
+    write.  False (no cache) when that directory cannot be made."""
+    base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "falcoish"
+    try:
+        base.mkdir(mode=0o700, parents=True, exist_ok=True)
+        if base.stat().st_uid != os.getuid() or not os.access(base, os.W_OK):
+            return False
+    except OSError:
+        return False
+    return str(base / "condition-grammar.lark-cache")
+
+
 _PARSER = Lark(
     GRAMMAR_PATH.read_text(encoding="utf-8"),
     parser="lalr",
@@ -246,6 +262,7 @@ _PARSER = Lark(
     transformer=_Build(),
     maybe_placeholders=False,
     propagate_positions=False,
+    cache=_table_cache(),
 )
 
 

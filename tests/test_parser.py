@@ -5,6 +5,7 @@ Edge cases follow docs section 8 items 1-13 of shared/docs/falco-language.md (li
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -720,3 +721,18 @@ def test_upstream_conditions_render_round_trip() -> None:
         if any(c.rhs.value.endswith("\\") for c in constants if isinstance(c.rhs, StrConst)):
             continue  # a value ending in a backslash cannot be written quoted (libs quirk)
         assert P(tree.render()) == tree
+
+
+def test_parse_tables_are_cached_privately_and_a_bad_cache_is_rebuilt(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+    code = "import falcoish; print(falcoish.compile_condition('proc.name in (a, b)').evaluate({'proc.name': 'b'}))"
+    env = {**os.environ, "XDG_CACHE_HOME": str(tmp_path)}
+    cache = tmp_path / "falcoish" / "condition-grammar.lark-cache"
+    for damage in (None, b"not a pickle"):
+        if damage is not None:
+            cache.write_bytes(damage)
+        out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
+        assert out.stdout.strip() == "True"
+        assert cache.stat().st_size > 1000                  # (re)written: real tables
+    assert cache.parent.stat().st_mode & 0o077 == 0         # a directory only its owner can write
