@@ -48,6 +48,9 @@ from .channels.syslog import SyslogChannel
 from .format import HOSTNAME, Alert
 from .spool import Spool, default_spool_dir
 
+#: put in a worker's queue to wake it at close (it would otherwise sleep out its poll)
+_WAKE: Any = object()
+
 SUMMARY_RULE = "Falcoish internal: alerts suppressed by rate limit"
 
 
@@ -180,6 +183,9 @@ class ChannelWorker:
             alert = self._queue.get(timeout=0.2) if block else self._queue.get_nowait()
         except queue.Empty:
             return False
+        if alert is _WAKE:
+            self._queue.task_done()
+            return False
         try:
             self._deliver_fresh(alert)
         finally:
@@ -243,7 +249,8 @@ class ChannelWorker:
                 alert = self._queue.get_nowait()
             except queue.Empty:
                 return
-            self._to_spool(alert)
+            if alert is not _WAKE:
+                self._to_spool(alert)
             self._queue.task_done()
 
     def _deliver_spooled(self) -> bool:
@@ -296,11 +303,19 @@ class ChannelWorker:
     def begin_close(self) -> None:
         """Deliver what is left, then stop (without waiting: see `close`)."""
         self._closing.set()
+        self._wake()
+
+    def _wake(self) -> None:
+        try:
+            self._queue.put_nowait(_WAKE)
+        except queue.Full:
+            pass    # then the worker is busy and sees `_closing` after this alert
 
     def close(self, deadline: float) -> None:
         """Finish the queue and the spool by `deadline` (monotonic); then spool the rest.
         Alerts put after close go straight to the spool (for the next start)."""
         self._closing.set()
+        self._wake()
         if self._thread.is_alive():
             self._thread.join(max(0.0, deadline - time.monotonic()))
         if self._thread.is_alive():
@@ -333,6 +348,8 @@ class Outputs:
         retry = retry or RetryPolicy(3, 0.5, 30.0)
         folder = spool_dir or default_spool_dir()
         self.workers = [ChannelWorker(ch, capacity, retry, folder) for ch in channels]
+        # asked once per event by the run loop, so looked up here once
+        self._stdout_channels = tuple(w.channel for w in self.workers if isinstance(w.channel, StdoutChannel))
         names = [w.name for w in self.workers]
         if len(set(names)) != len(names):
             raise ValueError(f"channel names must be unique: {names}")
@@ -431,7 +448,10 @@ class Outputs:
     @property
     def stdout_closed(self) -> bool:
         """True once standard output's reader went away (the run loop may stop)."""
-        return any(isinstance(w.channel, StdoutChannel) and w.channel.gone for w in self.workers)
+        for channel in self._stdout_channels:
+            if channel.gone:
+                return True
+        return False
 
     def report(self) -> list[str]:
         """Human-readable summary lines for the end of a run."""
