@@ -16,6 +16,7 @@ neither end matches).
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from typing import Any, Callable, NamedTuple, Union
 
@@ -147,10 +148,18 @@ def _lookup(ref: FieldRef) -> tuple[_Entry, ArgValue, str]:
 def bind(ref: FieldRef) -> BoundField:
     """Bind a field reference to its extractor and renderer (RuleError if it cannot be)."""
     try:
-        entry, value, key = _lookup(ref)
-        made = entry.make(value)
+        return _bind(ref.name, ref.arg)
     except RuleError as err:
         raise RuleError(err.reason, ref.pos if err.offset < 0 else err.offset) from None
+
+
+@functools.lru_cache(maxsize=4096)
+def _bind(name: str, arg: str | None) -> BoundField:
+    """Binding depends on the field's name and argument only, and a rule set names the same
+    few hundred fields thousands of times (every rule, every replanned decision tree): each
+    is bound once.  Failures are not cached (lru_cache does not keep exceptions)."""
+    entry, value, key = _lookup(FieldRef(name, arg))
+    made = entry.make(value)
     spec = entry.spec
     ftype, multi, render = spec.ftype, spec.multi, entry.render
     if isinstance(made, Binding):
