@@ -142,10 +142,8 @@ class _FieldTables:
         get = self.get
         equal = {k: tuple(v) for k, v in self.tables.get("eq", {}).items()}
         heads = {k: tuple(v) for k, v in self.tables.get("head", {}).items()}
-        prefixes = {k: tuple(v) for k, v in self.tables.get("prefix", {}).items()}
-        suffixes = {k: tuple(v) for k, v in self.tables.get("suffix", {}).items()}
-        prefix_lengths = sorted({len(k) for k in prefixes}, reverse=True)
-        suffix_lengths = sorted({len(k) for k in suffixes}, reverse=True)
+        prefixes = _AffixTable(self.tables.get("prefix", {}), at_start=True)
+        suffixes = _AffixTable(self.tables.get("suffix", {}), at_start=False)
 
         def find(e: Any) -> list[int]:
             found: list[int] = []
@@ -160,20 +158,54 @@ class _FieldTables:
                 hit = heads.get(_first_component(value))
                 if hit is not None:
                     found.extend(hit)
-            if prefixes or suffixes:
-                size = len(value)
-                for n in prefix_lengths:
-                    if n <= size:
-                        hit = prefixes.get(value[:n])
-                        if hit is not None:
-                            found.extend(hit)
-                for n in suffix_lengths:
-                    if n <= size:
-                        hit = suffixes.get(value[size - n:])
-                        if hit is not None:
-                            found.extend(hit)
+            if prefixes.keys:
+                prefixes.collect(value, found)
+            if suffixes.keys:
+                suffixes.collect(value, found)
             return found
         return find
+
+
+class _AffixTable:
+    """Prefix (or suffix) keys grouped by their first (last) two characters: a value only
+    tries the key lengths of its own group, so `/tmp/x` costs one lookup however many `/etc`
+    and `/root` prefixes there are."""
+
+    def __init__(self, table: dict[str, list[int]], at_start: bool) -> None:
+        self.keys = {k: tuple(v) for k, v in table.items()}
+        self.at_start = at_start
+        groups: dict[str, set[int]] = {}
+        for key in self.keys:
+            if len(key) >= 2:
+                groups.setdefault(key[:2] if at_start else key[-2:], set()).add(len(key))
+        self.groups = {edge: tuple(sorted(lengths, reverse=True)) for edge, lengths in groups.items()}
+        self.short = tuple((k, v) for k, v in self.keys.items() if len(k) < 2)
+
+    def collect(self, value: str, found: list[int]) -> None:
+        size = len(value)
+        keys = self.keys
+        if self.at_start:
+            for key, hit in self.short:
+                if value.startswith(key):
+                    found.extend(hit)
+            lengths = self.groups.get(value[:2])
+            if lengths:
+                for n in lengths:
+                    if n <= size:
+                        got = keys.get(value[:n])
+                        if got is not None:
+                            found.extend(got)
+        else:
+            for key, hit in self.short:
+                if value.endswith(key):
+                    found.extend(hit)
+            lengths = self.groups.get(value[-2:])
+            if lengths:
+                for n in lengths:
+                    if n <= size:
+                        got = keys.get(value[size - n:])
+                        if got is not None:
+                            found.extend(got)
 
 
 Check = tuple["CompiledRule", Predicate | None, Predicate | None]   # rule, first check, rest

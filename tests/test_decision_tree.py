@@ -82,7 +82,7 @@ PATH_RULES = """
   desc: d
   output: o
   priority: info
-  condition: evt.type = openat and (fd.name startswith /etc or fd.name startswith /etc/ssl/private or fd.name startswith /only{k})
+  condition: evt.type = openat and (fd.name startswith /etc or fd.name startswith /etc/ssl/private or fd.name startswith /only{k} or fd.name glob /*.key)
 - rule: ew{k}
   desc: d
   output: o
@@ -122,7 +122,7 @@ def _path_rules(copies: int = 4, single_field: bool = False) -> str:
 PATHS = ["/etc/shadow", "/etc", "//etc//ssl/x.pem", "/etc/ssl", "/etc/ssl/private/key.pem", "etc/ssl/a",
          "/var/lib/dpkg", "var/lib", "/opt/tool/bin/x", "/opt/tool/sbin", "/home/u/.ssh/id_rsa",
          "/home/u/.ssh", "/e*c", "/e\\*c", "/etcetera", "/srv/app", "/srv/apple", "/tmp/x", "/x", "", "/",
-         "/only1", "only2/x", "/only3.pem", "/xy", "/lit1", "/lit1y"]
+         "/only1", "only2/x", "/only3.pem", "/xy", "/lit1", "/lit1y", "/a.key", "a.key"]
 
 
 def _open(name: str | None, comm: str, num: int) -> Event:
