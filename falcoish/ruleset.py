@@ -65,7 +65,7 @@ def _cached_compiler() -> CompileTree:
 #: events of one type sampled before its decision tree is rebuilt with measured selectivity
 LEARN_AFTER = 128
 #: up to this many rules of a type, its first events are checked rule by rule (see _first_matcher)
-GENERIC_FIRST_MAX_RULES = 100
+GENERIC_FIRST_MAX_RULES = 40
 
 
 class RuleSet:
