@@ -116,12 +116,17 @@ def _process(source: Iterator[Event], engine: Engine, outputs: Outputs, writer: 
     for event in source:
         if writer is not None:
             writer.write(event)
-        for alert in engine.process(event):
-            if tracee_block is not None:
-                sys.stdout.write(tracee_block(alert, event) + "\n")
-            else:
-                emit(alert)
-        if stop.is_set() or outputs.stdout_closed:
+        alerts = engine.process(event)
+        if alerts:
+            for alert in alerts:
+                if tracee_block is not None:
+                    sys.stdout.write(tracee_block(alert, event) + "\n")
+                else:
+                    emit(alert)
+            # only writing alerts can find standard output closed (`| head`), so only then ask
+            if outputs.stdout_closed:
+                break
+        if stop.is_set():
             break
 
 
