@@ -212,31 +212,21 @@ Check = tuple["CompiledRule", Predicate | None, Predicate | None]   # rule, firs
 
 
 def _indexed(finders: list[Callable[[Any], list[int]]], checks: tuple[Check, ...], others: Matcher) -> Matcher:
-    """Run the checks of the rules the lookups found (each once), then the unfiled rules."""
-    if len(finders) == 1:
-        find = finders[0]
+    """Run the checks of the rules the lookups found (each once, in rule order), then the
+    unfiled rules."""
+    gather = finders[0] if len(finders) == 1 else (lambda e: [i for find in finders for i in find(e)])
 
-        def lookup_one(e: Any, out: list[CompiledRule]) -> None:
-            found = find(e)
-            if found:
-                if len(found) > 1:
-                    found = sorted(set(found))
-                for index in found:
-                    rule, first, rest = checks[index]
-                    if first is None or (first(e) and (rest is None or rest(e))):
-                        out.append(rule)
-            others(e, out)
-        return lookup_one
-
-    def lookup_many(e: Any, out: list[CompiledRule]) -> None:
-        found = [index for find in finders for index in find(e)]
+    def lookup(e: Any, out: list[CompiledRule]) -> None:
+        found = gather(e)
         if found:
-            for index in sorted(set(found)):
+            if len(found) > 1:
+                found = sorted(set(found))
+            for index in found:
                 rule, first, rest = checks[index]
                 if first is None or (first(e) and (rest is None or rest(e))):
                     out.append(rule)
         others(e, out)
-    return lookup_many
+    return lookup
 
 
 def nothing(event: Any, out: list[CompiledRule]) -> None:

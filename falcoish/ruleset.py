@@ -73,13 +73,15 @@ class RuleSet:
 
     The index maps an event type to the rules that can match it; each rule's condition is
     specialised for that type (specialize.py) and the bucket becomes a decision tree of
-    shared, ordered checks (decision_tree.py).  Trees are built the first time an event of
-    their type arrives, so loading stays fast however many event types the rules mention.
+    shared, ordered checks (decision_tree.py).  Nothing is planned at load time, so loading
+    stays fast however many event types the rules mention.
 
-    Why the tree is built twice: the first tree orders checks by a guess of how often each
-    holds.  After `learn_after` events of a type it is rebuilt with the share of those
-    events on which each check really held, so the checks that reject this host's events
-    run first (0 keeps the first tree)."""
+    Why the tree is planned from events: the order of checks pays off only if the checks
+    that reject this host's events run first, and how often a check holds cannot be read
+    from the rules.  The first `learn_after` events of a type are checked without the tree
+    (or with one planned on guessed odds, for many rules: see `_first_matcher`) and kept;
+    the tree is then planned with the share of them on which each shared check held.
+    `learn_after=0` plans at once on guessed odds."""
 
     def __init__(self, rules: Iterable[CompiledRule], learn_after: int = LEARN_AFTER) -> None:
         self.rules: tuple[CompiledRule, ...] = tuple(sorted(rules, key=lambda r: r.order))
