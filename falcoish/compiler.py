@@ -178,17 +178,21 @@ class Compiler:
             if (isinstance(child, Compare) and isinstance(child.lhs, FieldRef) and child.modifier is None
                     and child.op != "exists" and isinstance(child.rhs, (StrConst, ListOperand, IdentOperand))):
                 groups.setdefault(child.lhs, []).append(index)
-        for ref, members in groups.items():
-            lhs = self._operand(ref)
-            if len(members) < 2 or lhs.multi is not None:
-                continue
-            tests = []
-            for index in members:
-                child = node.children[index]
-                assert isinstance(child, Compare)
-                tests.append(self._value_predicate(child, lhs))
-                preds[index] = None
-            preds[members[0]] = _any_value(lhs.get, tests)
+        warn, self.warn = self.warn, _quiet    # each constant was warned about above, once
+        try:
+            for ref, members in groups.items():
+                lhs = self._operand(ref)
+                if len(members) < 2 or lhs.multi is not None:
+                    continue
+                tests = []
+                for index in members:
+                    child = node.children[index]
+                    assert isinstance(child, Compare)
+                    tests.append(self._value_predicate(child, lhs))
+                    preds[index] = None
+                preds[members[0]] = _any_value(lhs.get, tests)
+        finally:
+            self.warn = warn
         return _any([p for p in preds if p is not None])
 
     def _constants(self, node: Compare, lhs: Operand) -> list[str]:
@@ -277,6 +281,10 @@ class Compiler:
                 values = [g(e) for g in getters]
                 return None if any(v is None for v in values) else apply(*values)
         return Operand(get, ftype, multi, node.render())
+
+
+def _quiet(message: str, pos: int) -> None:
+    return None
 
 
 def _memoized(key: str, body: Predicate) -> Predicate:

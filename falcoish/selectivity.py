@@ -36,7 +36,7 @@ _WALKING = ("proc.aname", "proc.apid", "proc.aexe", "proc.aexepath", "proc.acmdl
 Odds = Callable[[Node], float]   # the chance that a check holds, for one event type
 
 
-@lru_cache(maxsize=None)
+@lru_cache(maxsize=1 << 16)   # bounded: hot reloads bring new trees
 def cost(node: Node) -> float:
     """About how many comparisons evaluating `node` takes in the worst case."""
     if isinstance(node, (And, Or)):
@@ -50,7 +50,7 @@ def cost(node: Node) -> float:
     return 1.0
 
 
-@lru_cache(maxsize=None)
+@lru_cache(maxsize=1 << 16)
 def guess(node: Node) -> float:
     """A chance that `node` holds, from its shape alone."""
     if isinstance(node, Not):

@@ -331,3 +331,10 @@ def test_skip_if_unknown_filter_drops_rule_with_warning(tmp_path: Path) -> None:
                             "  output: o\n  priority: info\n  skip-if-unknown-filter: true\n")
     assert result.ruleset.rules == ()
     assert [w.code for w in result.problems.warnings] == ["LOAD_UNKNOWN_FILTER"]
+
+
+def test_a_constant_that_looks_like_a_field_warns_once_inside_a_fused_or(tmp_path: Path) -> None:
+    result = load(tmp_path, "- rule: r\n  desc: d\n  output: o\n  priority: info\n"
+                            "  condition: evt.type = open and (proc.name = proc.pname or proc.name = bash)\n")
+    assert [w.message for w in result.problems.warnings].count(
+        "'proc.pname' may be a valid field misused as a const string value") == 1

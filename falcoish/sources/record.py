@@ -18,6 +18,7 @@ points 0-255 are the bytes, IP addresses as text, sets and tuples as arrays.
 from __future__ import annotations
 
 import gzip
+import hashlib
 import ipaddress
 import sys
 from types import TracebackType
@@ -54,13 +55,15 @@ class EventWriter:
     `count` is the number of events written, `definitions` the number of shared sections."""
 
     def __init__(self, path: str, compresslevel: int = 6, share: bool = True,
-                 max_shared: int = 1 << 16) -> None:
+                 max_shared: int = 8192) -> None:
         self.path = path
         self.share = share
         # At least one slot per shareable key: an event's own sections are the most recently
         # used, so the eviction below can never take a number the event is about to name.
         self.max_shared = max(max_shared, len(SHAREABLE))
-        self._shared: OrderedDict[bytes, int] = OrderedDict()  # section JSON -> its number
+        # digest of a section's JSON -> its number (digests, not the JSON: an ancestors list
+        # can be tens of kilobytes, and the table holds thousands)
+        self._shared: OrderedDict[bytes, int] = OrderedDict()
         self.definitions = 0
         self._file: BinaryIO | None = None  # what this writer opened (never stdout)
         self._gzip: gzip.GzipFile | None = None
@@ -89,15 +92,16 @@ class EventWriter:
     def _number(self, section: Any) -> int:
         """The shared-section number of `section`, writing its definition if it is new."""
         text = orjson.dumps(section, default=_json_default)
-        number = self._shared.get(text)
+        digest = hashlib.blake2b(text, digest_size=16).digest()
+        number = self._shared.get(digest)
         if number is not None:
-            self._shared.move_to_end(text)
+            self._shared.move_to_end(digest)
             return number
         if len(self._shared) >= self.max_shared:
             number = self._shared.popitem(last=False)[1]  # reuse the least recently used number
         else:
             number = len(self._shared) + 1
-        self._shared[text] = number
+        self._shared[digest] = number
         self._out.write(b'{"def":%d,"value":%s}\n' % (number, text))
         self.definitions += 1
         return number
