@@ -3,9 +3,10 @@
 Step 6b of the pipeline (indexed -> planned).  Why a tree and not a list of rules: the
 rules of one event type repeat each other's checks (`open_write` starts dozens of them) and
 most of them fail on one cheap, rarely true check.  The tree checks a selective shared
-condition once and skips every rule behind it when it fails; it files rules that test one
-field for equality or a prefix in a hash table; and it orders each rule's remaining checks
-so the cheap, rarely true ones run first (selectivity.py).  The same compiled closures run
+condition once and skips every rule behind it when it fails; it files rules by the
+constants they test a field against (equality, prefix, suffix, path component) in lookup
+tables; and it orders each rule's remaining checks so the cheap, rarely true ones run first
+(selectivity.py).  The same compiled closures run
 in every branch; only their order and sharing change, never what a rule means.
 """
 
@@ -239,8 +240,8 @@ class TreeBuilder:
     Rules are lists of conjuncts.  At each node the shared conjunct with the best pruning
     for its price (rules behind it x chance it fails / cost) becomes a guard checked once:
     the rules that contain it continue below it (without it), the others beside it.  Where
-    no shared conjunct prunes, rules testing one field for equality or a prefix are filed in
-    a hash table by value (`_dispatch`), and what is left is checked rule by rule, each
+    no shared conjunct prunes enough, rules are filed in per-field lookup tables by the
+    constants they test (`_dispatch`), and what is left is checked rule by rule, each
     rule's conjuncts cheapest-and-most-selective first.  `odds` gives each conjunct's chance
     of holding (a guess or a measurement, see selectivity.py)."""
 
