@@ -101,7 +101,7 @@ class Compiler:
         `cache`: closures already compiled for subtrees (with this binder and memo), so
         recompiling rearranged trees (the rule index replans) reuses them."""
         self.binder = binder
-        self.warn: Warn = warn or (lambda message, pos: None)
+        self.warn: Warn = warn or _quiet
         self.memo = memo
         self.cache = cache
 
@@ -215,7 +215,7 @@ class Compiler:
                     check(item.value)
                 except ValueError as err:
                     raise RuleError(str(err), item.pos) from None
-            if field_registry.is_field_name(item.value.strip()):
+            if self.warn is not _quiet and field_registry.is_field_name(item.value.strip()):
                 self.warn(f"'{item.value}' may be a valid field misused as a const string value", item.pos)
             values.append(item.value)
         return values

@@ -23,6 +23,8 @@ handles multi-valued ("any") fields itself.  `multi == "list"` values are tuples
 
 from __future__ import annotations
 
+import functools
+
 import ipaddress
 import operator
 import re
@@ -110,7 +112,17 @@ def make_predicate(op: str, ftype: FType, multi: str | None, constants: Sequence
 
     `constants` are raw texts: one for scalar operators, every element for `in`,
     `intersects`, `pmatch` and modifiers.  Raises RuleError for a bad operator or constant.
+
+    A test depends on nothing else, and the same ones recur (a list in every rule that
+    uses it; every check again when the rule index plans a type's tree), so each is built
+    once: sets, tries, globs and regexes are the costly part of compiling.
     """
+    return _make_predicate(op, ftype, multi, tuple(constants), modifier)
+
+
+@functools.lru_cache(maxsize=8192)
+def _make_predicate(op: str, ftype: FType, multi: str | None, constants: tuple[str, ...],
+                    modifier: str | None) -> Predicate:
     check_operator(op, ftype, multi, modifier)
     if op == "exists":
         return _always_true

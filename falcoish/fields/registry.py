@@ -177,9 +177,11 @@ def catalogue() -> list[FieldSpec]:
     return [entry.spec for entry in _REGISTRY.values()]
 
 
+@functools.lru_cache(maxsize=8192)
 def is_field_name(text: str) -> bool:
     """True if `text` (optionally `name[arg]`) binds as a field: used for the compiler's
-    "may be a valid field misused as a const string value" warning."""
+    "may be a valid field misused as a const string value" warning.  Cached: list items
+    recur in every rule that uses the list, and a failed binding costs an exception."""
     if "." not in text:
         return False
     name, arg = text, None
