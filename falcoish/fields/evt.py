@@ -188,9 +188,12 @@ def _open_flags(ev: Event) -> int | None:
 
 
 def _is_open(modes: tuple[int, ...]) -> Callable[[Event], bool]:
+    # `_open_flags` written out: these tests guard most open* rules, once per open event
     def test(ev: Event) -> bool:
-        flags = _open_flags(ev)
-        return flags is not None and flags & 3 in modes
+        if ev.type not in _OPEN_TYPES:
+            return False
+        flags = ev.args.get("flags")
+        return type(flags) is int and flags & 3 in modes
     return test
 
 
