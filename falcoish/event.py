@@ -112,7 +112,7 @@ class Event:
                 n = get("num", num)
                 return cls(n if type(n) is int else num, ts, evtype, tid, res, {} if args is None else args,
                            thread, ancestors, fd, {} if user is None else user, {} if group is None else group,
-                           {} if container is None else container, _section(record, "resolved", None))
+                           {} if container is None else container, _section(record, "resolved"))
         return cls._from_record_checked(record, num, defs or {})
 
     @classmethod
@@ -164,13 +164,14 @@ _NO_ANCESTORS: list[Section] = []
 _UNDEFINED = object()
 
 
-def _section(record: dict[str, Any], key: str, defs: Definitions | None) -> Section:
+def _section(record: dict[str, Any], key: str) -> Section:
+    """An optional inline section (never shared): `{}` when absent."""
     value = record.get(key)
     if type(value) is dict:
         return value
     if value is None:
         return {}
-    return _opt(record, key, defs or {})
+    return _opt(record, key, {})
 
 
 def _typename(value: Any) -> str:
