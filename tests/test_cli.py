@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -162,3 +163,21 @@ def test_without_live_capture_run_says_why_and_replays_bundled_trace(
     assert "bundled sample trace" in err
     assert "Credential file opened for reading" in out
     assert "Bad records skipped: 0" in err
+
+
+def test_an_alert_burst_reaches_stdout_without_overflowing_to_the_spool(tmp_path: Path) -> None:
+    """Alerts on a third of the events: the stdout channel's thread must keep up with the
+    detection thread instead of waiting out the interpreter's switch interval after each
+    write (before, about half of such a burst went to the spool)."""
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "bench"))
+    from synthetic import generate
+    events = tmp_path / "burst.jsonl"
+    events.write_bytes(b"".join(line + b"\n" for line in generate(60_000, seed=4)))
+    proc = subprocess.run([sys.executable, "-m", "falcoish.cli.main", "run", "--watch", "off", "-e", str(events),
+                           "-o", f"outputs.spool_dir={tmp_path / 'spool'}", "-o", "outputs_queue.capacity=2000"],
+                          stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    found = re.search(r"^Alerts: (\d+)$", proc.stderr, re.M)
+    assert found is not None and int(found.group(1)) > 10_000, proc.stderr
+    summary = [line for line in proc.stderr.splitlines() if line.startswith("Output stdout:")]
+    assert summary == [f"Output stdout: sent={found.group(1)} retried=0 spooled=0 failed=0 queued=0 spool_pending=0"]
