@@ -200,13 +200,15 @@ class Decoder:
 
     def __init__(self) -> None:
         from falcoish.event import Event
+        from falcoish.sources.replay import define_shared
         self.build = Event.from_record
+        self.define = define_shared
         self.defs: dict[int, Any] = {}
 
     def __call__(self, line: bytes, number: int) -> Any:
         record = orjson.loads(line)
         if "def" in record:
-            self.defs[record["def"]] = record["value"]
+            self.define(record, self.defs)
             return None
         return self.build(record, number, self.defs)
 

@@ -160,9 +160,9 @@ class Compiler:
             return lambda e: (v := get(e)) is not None and any(map(pred, v))
         return lambda e: (v := get(e)) is not None and pred(v)
 
-    def _value_predicate(self, node: Compare, lhs: Operand) -> Predicate:
+    def _value_predicate(self, node: Compare, lhs: Operand, warn: bool = True) -> Predicate:
         """The test a comparison with constants applies to the extracted value."""
-        constants = self._constants(node, lhs)
+        constants = self._constants(node, lhs, warn)
         try:
             return make_predicate(node.op, lhs.ftype, lhs.multi, constants, node.modifier)
         except RuleError as err:
@@ -178,24 +178,20 @@ class Compiler:
             if (isinstance(child, Compare) and isinstance(child.lhs, FieldRef) and child.modifier is None
                     and child.op != "exists" and isinstance(child.rhs, (StrConst, ListOperand, IdentOperand))):
                 groups.setdefault(child.lhs, []).append(index)
-        warn, self.warn = self.warn, _quiet    # each constant was warned about above, once
-        try:
-            for ref, members in groups.items():
-                lhs = self._operand(ref)
-                if len(members) < 2 or lhs.multi is not None:
-                    continue
-                tests = []
-                for index in members:
-                    child = node.children[index]
-                    assert isinstance(child, Compare)
-                    tests.append(self._value_predicate(child, lhs))
-                    preds[index] = None
-                preds[members[0]] = _any_value(lhs.get, tests)
-        finally:
-            self.warn = warn
+        for ref, members in groups.items():
+            lhs = self._operand(ref)
+            if len(members) < 2 or lhs.multi is not None:
+                continue
+            tests = []
+            for index in members:
+                child = node.children[index]
+                assert isinstance(child, Compare)
+                tests.append(self._value_predicate(child, lhs, warn=False))  # warned above
+                preds[index] = None
+            preds[members[0]] = _any_value(lhs.get, tests)
         return _any([p for p in preds if p is not None])
 
-    def _constants(self, node: Compare, lhs: Operand) -> list[str]:
+    def _constants(self, node: Compare, lhs: Operand, warn: bool = True) -> list[str]:
         rhs = node.rhs
         if isinstance(rhs, StrConst):
             items: tuple[Any, ...] = (rhs,)
@@ -215,7 +211,7 @@ class Compiler:
                     check(item.value)
                 except ValueError as err:
                     raise RuleError(str(err), item.pos) from None
-            if self.warn is not _quiet and field_registry.is_field_name(item.value.strip()):
+            if warn and self.warn is not _quiet and field_registry.is_field_name(item.value.strip()):
                 self.warn(f"'{item.value}' may be a valid field misused as a const string value", item.pos)
             values.append(item.value)
         return values

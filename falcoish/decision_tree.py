@@ -117,13 +117,6 @@ def _first_component(path: str) -> str:
     return path if cut < 0 else path[:cut]
 
 
-def _prefix_free(keys: set[str], kind: str) -> set[str]:
-    """Drop a key when another key of the same rule is a prefix (suffix) of it: the shorter
-    one is necessary already, and reaching a rule once is enough."""
-    covers = str.startswith if kind == "prefix" else str.endswith
-    return {k for k in keys if not any(o != k and covers(k, o) for o in keys)}
-
-
 class _FieldTables:
     """The lookup tables of one field: key -> indices of the rules filed under it."""
 
@@ -331,9 +324,7 @@ class TreeBuilder:
             rule, conj = items[index]
             conjunct, (parts, decides) = chosen[index]
             for ref, kind, keys in parts:
-                unique = set(keys)
-                tables.setdefault(ref, _FieldTables(ref)).file(
-                    kind, _prefix_free(unique, kind) if kind in ("prefix", "suffix") else unique, position)
+                tables.setdefault(ref, _FieldTables(ref)).file(kind, keys, position)
             rest = tuple(c for c in conj if c is not conjunct) if decides else conj
             checks.append((rule, *self._split(rest)) if rest else (rule, None, None))
         filed = set(members)

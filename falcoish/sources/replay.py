@@ -31,7 +31,7 @@ import orjson
 
 from ..event import BadRecord, Definitions, Event
 
-__all__ = ["read_events", "open_stream", "GZIP_MAGIC"]
+__all__ = ["read_events", "open_stream", "define_shared", "GZIP_MAGIC"]
 
 GZIP_MAGIC = b"\x1f\x8b"
 Stream = Union[BinaryIO, io.BufferedReader, gzip.GzipFile]
@@ -114,7 +114,7 @@ def _events(lines: Iterable[bytes], close: Callable[[], None],
                 on_bad(number, f"not valid JSON: {err.msg} at column {err.colno}")
                 continue
             if type(record) is dict and "def" in record:
-                problem = _define(record, defs)
+                problem = define_shared(record, defs)
                 if problem:
                     on_bad(number, problem)
                 continue
@@ -130,8 +130,9 @@ def _events(lines: Iterable[bytes], close: Callable[[], None],
         close()
 
 
-def _define(record: dict[str, object], defs: Definitions) -> str | None:
-    """Store a shared-section definition; the reason it is unusable, if it is."""
+def define_shared(record: dict[str, object], defs: Definitions) -> str | None:
+    """Store the shared-section definition `record` (it has a "def" key) in `defs`; the
+    reason it is unusable, if it is."""
     key, value = record["def"], record.get("value")
     if not isinstance(key, int) or isinstance(key, bool):
         return f"'def' must be an integer, got {type(key).__name__}"
