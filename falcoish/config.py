@@ -234,6 +234,15 @@ SCHEMA: dict[str, Key] = {
     "http_output.ca_cert": Key("path", "", _str, "CA bundle to verify the server with"),
     "http_output.timeout": Key("number (s)", 5.0, _float(0, above=True), "per-request timeout"),
     "syslog_output.enabled": Key("bool", False, _bool, "send alerts to syslog (LOG_USER)"),
+    "kernel_filter.enabled": Key("bool", True, _bool,
+                                 "live: drop in the kernel the events no enabled rule could match "
+                                 "(`falcoish events --kernel-filter` shows the filter)"),
+    "syscall_flood.threshold": Key("int (events/s)", 50000, _int(0),
+                                   "live: a process sending more captured events per second than "
+                                   "this raises an internal alert; 0 = off"),
+    "syscall_flood.duration": Key("int (s)", 2, _int(1), "seconds in a row above the threshold"),
+    "syscall_flood.rate_limit": Key("number (s)", 60.0, _float(0),
+                                    "at most one flood alert per process in this many seconds"),
 }
 
 SECTIONS = frozenset(key.split(".", 1)[0] for key in SCHEMA if "." in key)

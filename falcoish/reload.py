@@ -43,8 +43,11 @@ class Reloader:
 
     def __init__(self, engine: Engine, load: Callable[[], LoadResult], select: Callable[[LoadResult], RuleSet],
                  paths: list[str], watch: bool, on_failure: Callable[[list[Problem]], None],
-                 interval: float = 1.0) -> None:
+                 interval: float = 1.0,
+                 swap: Callable[[RuleSet, LoadResult], None] | None = None) -> None:
         self.engine = engine
+        #: puts new rules in place; the live source wraps it to update its kernel filter
+        self.swap = swap or (lambda ruleset, result: engine.swap(ruleset, result.outputs))
         self.load = load
         self.select = select
         self.paths = paths
@@ -92,7 +95,7 @@ class Reloader:
             self.log.error("rules reload failed: the running rules are kept", errors=len(errors), reason=reason)
             self.on_failure(errors)
             return False
-        self.engine.swap(self.select(result), result.outputs)
+        self.swap(self.select(result), result)
         self.reloads += 1
         self.log.info("rules reloaded", rules=len(result.ruleset.rules), reason=reason)
         return True

@@ -1,7 +1,7 @@
 """State table and record decoding of the live source, driven by synthetic kernel records.
 
 No BPF here: records are packed exactly as probe.c lays them out and fed to
-LiveCapture._process; /proc lookups are answered by a fake reader for made-up pids
+LiveCapture's record decoder; /proc lookups are answered by a fake reader for made-up pids
 (above pid_max, so they can never exist on the test machine).
 """
 
@@ -49,11 +49,14 @@ def cap() -> LiveCapture:
 
 
 def record(type: str, tid: int, *, pid: int | None = None, res: int = 0, a: tuple[int, ...] = (),
-           strs: tuple[bytes, ...] = (), comm: bytes = b"bash", ts: int = 10**9, uid: int = 0) -> bytes:
+           strs: tuple[bytes, ...] = (), comm: bytes = b"bash", ts: int = 10**9, uid: int = 0,
+           rflags: int = kernel.RF_TRACKED) -> bytes:
+    """A record as the probe sends it; by default its new descriptor (if any) is tracked, as
+    every one is without a kernel filter."""
     a6 = (tuple(x & 0xFFFFFFFFFFFFFFFF for x in a) + (0,) * 6)[:6]
     lens = (tuple(len(s) for s in strs) + (0, 0, 0))[:3]
     hdr = kernel.HEADER.pack(ts, tid, pid if pid is not None else tid, uid, 0,
-                             spec.TYPE_NUMBERS[type], len(strs), *lens, 0, 0, res, *a6, 0, 0, comm)
+                             spec.TYPE_NUMBERS[type], len(strs), *lens, 0, rflags, res, *a6, 0, 0, comm)
     return hdr + b"".join(s.ljust(kernel.STR_SZ, b"\0") for s in strs)
 
 
@@ -75,8 +78,8 @@ def s(text: str) -> bytes:
 
 def spawn(cap: LiveCapture, argv: list[str], filename: str) -> Any:
     """bash forks CHILD, CHILD execs `argv`; returns the execve event."""
-    assert cap._process(record("sched_fork", SHELL, a=(CHILD, 0x1200011, 1))) is None
-    return cap._process(exec_record(CHILD, argv, ["PATH=/bin", "X=1"], filename,
+    assert cap.decoder.process(record("sched_fork", SHELL, a=(CHILD, 0x1200011, 1))) is None
+    return cap.decoder.process(exec_record(CHILD, argv, ["PATH=/bin", "X=1"], filename,
                                     comm=os.path.basename(filename).encode()))
 
 
@@ -97,50 +100,50 @@ def test_fork_then_exec_shows_new_program_and_ancestors(cap: LiveCapture) -> Non
 
 
 def test_failed_exec_keeps_old_program(cap: LiveCapture) -> None:
-    cap._process(record("sched_fork", SHELL, a=(CHILD, 0x1200011, 1)))
-    ev = cap._process(exec_record(CHILD, ["nope"], [], "/nonexistent", comm=b"bash", res=-2))
+    cap.decoder.process(record("sched_fork", SHELL, a=(CHILD, 0x1200011, 1)))
+    ev = cap.decoder.process(exec_record(CHILD, ["nope"], [], "/nonexistent", comm=b"bash", res=-2))
     assert ev.res == -2 and ev.thread["comm"] == "bash" and ev.thread["exe"] == "bash"
     assert ev.args["filename"] == "/nonexistent"
 
 
 def test_openat_relative_to_cwd_and_dirfd_then_close(cap: LiveCapture) -> None:
     spawn(cap, ["cat"], "/usr/bin/cat")
-    ev = cap._process(record("openat", CHILD, res=3, a=(-100, O_RDONLY, 0), strs=(s("../etc//shadow"),), comm=b"cat"))
+    ev = cap.decoder.process(record("openat", CHILD, res=3, a=(-100, O_RDONLY, 0), strs=(s("../etc//shadow"),), comm=b"cat"))
     assert ev.args == {"fd": 3, "dirfd": -100, "name": "../etc//shadow", "flags": 0, "mode": 0}
     assert ev.fd == {"num": 3, "type": "file", "name": "/etc/shadow", "nameraw": "../etc/shadow", "flags": 0}
-    d = cap._process(record("openat", CHILD, res=4, a=(-100, O_DIRECTORY, 0), strs=(s("/var/log"),), comm=b"cat"))
+    d = cap.decoder.process(record("openat", CHILD, res=4, a=(-100, O_DIRECTORY, 0), strs=(s("/var/log"),), comm=b"cat"))
     assert d.fd["type"] == "directory"
-    ev = cap._process(record("openat", CHILD, res=5, a=(4, O_CLOEXEC, 0), strs=(s("syslog"),), comm=b"cat"))
+    ev = cap.decoder.process(record("openat", CHILD, res=5, a=(4, O_CLOEXEC, 0), strs=(s("syslog"),), comm=b"cat"))
     assert ev.fd["name"] == "/var/log/syslog"
     assert ev.resolved["dirfd"] == "<d>/var/log"
-    failed = cap._process(record("openat", CHILD, res=-13, a=(-100, 0, 0), strs=(s("/root/x"),), comm=b"cat"))
+    failed = cap.decoder.process(record("openat", CHILD, res=-13, a=(-100, 0, 0), strs=(s("/root/x"),), comm=b"cat"))
     assert failed.fd["num"] == -1 and failed.fd["name"] == "/root/x"
-    close = cap._process(record("close", CHILD, a=(3,), comm=b"cat"))
+    close = cap.decoder.process(record("close", CHILD, a=(3,), comm=b"cat"))
     assert close.fd["name"] == "/etc/shadow"           # still described by the closing event
     assert cap.state.threads[CHILD].proc.fds.get(3) is not None
-    cap._process(record("close", CHILD, a=(99,), comm=b"cat", res=-9))
+    cap.decoder.process(record("close", CHILD, a=(99,), comm=b"cat", res=-9))
     assert cap.state.threads[CHILD].proc.fds.get(3) is None   # removed before the next event
 
 
 def test_exec_drops_cloexec_descriptors(cap: LiveCapture) -> None:
     spawn(cap, ["sh"], "/bin/sh")
-    cap._process(record("openat", CHILD, res=3, a=(-100, O_CLOEXEC, 0), strs=(s("/etc/a"),)))
-    cap._process(record("openat", CHILD, res=4, a=(-100, 0, 0), strs=(s("/etc/b"),)))
-    cap._process(exec_record(CHILD, ["cat"], [], "/usr/bin/cat", comm=b"cat"))
+    cap.decoder.process(record("openat", CHILD, res=3, a=(-100, O_CLOEXEC, 0), strs=(s("/etc/a"),)))
+    cap.decoder.process(record("openat", CHILD, res=4, a=(-100, 0, 0), strs=(s("/etc/b"),)))
+    cap.decoder.process(exec_record(CHILD, ["cat"], [], "/usr/bin/cat", comm=b"cat"))
     fds = cap.state.threads[CHILD].proc.fds
     assert 3 not in fds and fds[4]["name"] == "/etc/b"
 
 
 def test_chdir_replaces_shared_thread_section(cap: LiveCapture) -> None:
     spawn(cap, ["sh"], "/bin/sh")
-    e1 = cap._process(record("openat", CHILD, res=3, a=(-100, 0, 0), strs=(s("a"),)))
-    e2 = cap._process(record("openat", CHILD, res=4, a=(-100, 0, 0), strs=(s("b"),)))
+    e1 = cap.decoder.process(record("openat", CHILD, res=3, a=(-100, 0, 0), strs=(s("a"),)))
+    e2 = cap.decoder.process(record("openat", CHILD, res=4, a=(-100, 0, 0), strs=(s("b"),)))
     assert e1.thread is e2.thread                    # shared, not rebuilt
-    ch = cap._process(record("chdir", CHILD, strs=(s("/tmp/x/.."),)))
+    ch = cap.decoder.process(record("chdir", CHILD, strs=(s("/tmp/x/.."),)))
     assert ch.thread["cwd"] == "/tmp/" and e1.thread["cwd"] == "/root/"
-    e3 = cap._process(record("openat", CHILD, res=5, a=(-100, 0, 0), strs=(s("c"),)))
+    e3 = cap.decoder.process(record("openat", CHILD, res=5, a=(-100, 0, 0), strs=(s("c"),)))
     assert e3.fd["name"] == "/tmp/c"
-    fch = cap._process(record("fchdir", CHILD, a=(-1,), res=-9))
+    fch = cap.decoder.process(record("fchdir", CHILD, a=(-1,), res=-9))
     assert fch.thread["cwd"] == "/tmp/"
 
 
@@ -150,11 +153,11 @@ def ipv4(ip: str, port: int) -> bytes:
 
 def test_socket_connect_tuple_client_to_server(cap: LiveCapture) -> None:
     spawn(cap, ["curl"], "/usr/bin/curl")
-    ev = cap._process(record("socket", CHILD, res=3, a=(2, 1 | O_CLOEXEC, 0)))
+    ev = cap.decoder.process(record("socket", CHILD, res=3, a=(2, 1 | O_CLOEXEC, 0)))
     assert ev.fd["type"] == "ipv4" and ev.fd["l4proto"] == "tcp" and ev.args["flags"] == O_CLOEXEC
     local = struct.unpack("<I", socket.inet_aton("10.0.0.5"))[0]
     # a: fd, -, -, sock, saddr4, lport; s0 = sockaddr
-    ev = cap._process(record("connect", CHILD, a=(3, 0, 0, 0xFFFF0000DEAD, local, 43210),
+    ev = cap.decoder.process(record("connect", CHILD, a=(3, 0, 0, 0xFFFF0000DEAD, local, 43210),
                              strs=(ipv4("93.184.216.34", 443),)))
     assert ev.args == {"res": 0, "tuple": "10.0.0.5:43210->93.184.216.34:443", "fd": 3,
                        "addr": "93.184.216.34:443"}
@@ -166,12 +169,12 @@ def test_socket_connect_tuple_client_to_server(cap: LiveCapture) -> None:
 
 def test_bind_listen_accept_server_side(cap: LiveCapture) -> None:
     spawn(cap, ["nginx"], "/usr/sbin/nginx")
-    cap._process(record("socket", CHILD, res=3, a=(2, 1, 6)))
-    b = cap._process(record("bind", CHILD, a=(3,), strs=(ipv4("0.0.0.0", 8080)[:16],)))
+    cap.decoder.process(record("socket", CHILD, res=3, a=(2, 1, 6)))
+    b = cap.decoder.process(record("bind", CHILD, a=(3,), strs=(ipv4("0.0.0.0", 8080)[:16],)))
     assert b.args["addr"] == "0.0.0.0:8080" and b.fd["name"] == "0.0.0.0:8080" and b.fd["is_server"]
-    cap._process(record("listen", CHILD, a=(3, 128)))
+    cap.decoder.process(record("listen", CHILD, a=(3, 128)))
     peer = ipv4("127.0.0.1", 51000)[:16]
-    ev = cap._process(record("accept4", CHILD, res=4, a=(3, O_CLOEXEC), strs=(peer,)))
+    ev = cap.decoder.process(record("accept4", CHILD, res=4, a=(3, O_CLOEXEC), strs=(peer,)))
     assert ev.args["fd"] == 4 and ev.args["tuple"] == "127.0.0.1:51000->127.0.0.1:8080"
     assert ev.fd["is_server"] is True and ev.fd["cport"] == 51000 and ev.fd["sport"] == 8080
     assert ev.fd["flags"] & O_CLOEXEC
@@ -179,35 +182,35 @@ def test_bind_listen_accept_server_side(cap: LiveCapture) -> None:
 
 def test_pipe_dup_and_memfd_exec(cap: LiveCapture) -> None:
     spawn(cap, ["loader"], "/usr/bin/loader")
-    ev = cap._process(record("pipe2", CHILD, a=(O_CLOEXEC,), strs=(struct.pack("<ii", 5, 6),)))
+    ev = cap.decoder.process(record("pipe2", CHILD, a=(O_CLOEXEC,), strs=(struct.pack("<ii", 5, 6),)))
     assert ev.args["fd1"] == 5 and ev.args["fd2"] == 6 and ev.fd["type"] == "pipe"
-    cap._process(record("openat", CHILD, res=3, a=(-100, O_CLOEXEC, 0), strs=(s("/etc/passwd"),)))
-    d = cap._process(record("dup2", CHILD, res=0, a=(3, 0)))
+    cap.decoder.process(record("openat", CHILD, res=3, a=(-100, O_CLOEXEC, 0), strs=(s("/etc/passwd"),)))
+    d = cap.decoder.process(record("dup2", CHILD, res=0, a=(3, 0)))
     assert d.fd["num"] == 0 and d.fd["name"] == "/etc/passwd" and not d.fd["flags"] & O_CLOEXEC
-    m = cap._process(record("memfd_create", CHILD, res=7, a=(0,), strs=(s("payload"),)))
+    m = cap.decoder.process(record("memfd_create", CHILD, res=7, a=(0,), strs=(s("payload"),)))
     assert m.fd == {"num": 7, "type": "memfd", "name": "payload", "flags": 2}
-    ev = cap._process(exec_record(CHILD, ["x"], [], "/proc/self/fd/7", comm=b"7"))
+    ev = cap.decoder.process(exec_record(CHILD, ["x"], [], "/proc/self/fd/7", comm=b"7"))
     assert ev.thread["exe_from_memfd"] is True and ev.thread["exepath"] == "memfd:payload"
     assert ev.args["flags"] & 4                      # PPM_EXE_FROM_MEMFD
 
 
 def test_setuid_changes_user(cap: LiveCapture) -> None:
     spawn(cap, ["su"], "/bin/su")
-    ev = cap._process(record("setuid", CHILD, a=(65534,)))
+    ev = cap.decoder.process(record("setuid", CHILD, a=(65534,)))
     assert ev.thread["uid"] == 65534 and ev.user["uid"] == 65534
 
 
 def test_clone_thread_shares_process(cap: LiveCapture) -> None:
     spawn(cap, ["java"], "/usr/bin/java")
     tid = CHILD + 7
-    cap._process(record("sched_fork", CHILD, a=(tid, 0x3D0F00, 1)))   # CLONE_THREAD|CLONE_FILES...
-    ev = cap._process(record("clone3", tid, pid=CHILD, a=(0, 1)))          # child side
+    cap.decoder.process(record("sched_fork", CHILD, a=(tid, 0x3D0F00, 1)))   # CLONE_THREAD|CLONE_FILES...
+    ev = cap.decoder.process(record("clone3", tid, pid=CHILD, a=(0, 1)))          # child side
     assert ev.res == 0 and ev.thread["pid"] == CHILD and ev.thread["tid"] == tid
-    cap._process(record("openat", tid, pid=CHILD, res=9, a=(-100, 0, 0), strs=(s("/x"),)))
+    cap.decoder.process(record("openat", tid, pid=CHILD, res=9, a=(-100, 0, 0), strs=(s("/x"),)))
     assert cap.state.threads[CHILD].proc.fds[9]["name"] == "/x"
-    ex = cap._process(record("procexit", tid, pid=CHILD, a=(0, 0, 1)))
+    ex = cap.decoder.process(record("procexit", tid, pid=CHILD, a=(0, 0, 1)))
     assert ex.res is None and ex.args["ret"] == 0 and ex.thread["tid"] == tid
-    cap._process(record("close", CHILD, a=(1,)))
+    cap.decoder.process(record("close", CHILD, a=(1,)))
     assert tid not in cap.state.threads and CHILD in cap.state.threads
 
 
@@ -216,13 +219,13 @@ def test_unwanted_types_update_state_silently() -> None:
     known = {INIT: procdata(INIT, 0, "systemd", []), SHELL: procdata(SHELL, INIT, "bash", [])}
     c.state = state.StateTable(proc_reader=fake_reader(known))
     assert "chdir" in c.attach and "openat" not in c.attach and "chdir" not in c.wanted
-    assert c._process(record("chdir", SHELL, strs=(s("/srv"),))) is None
+    assert c.decoder.process(record("chdir", SHELL, strs=(s("/srv"),))) is None
     ev = spawn(c, ["ls"], "/bin/ls")
     assert ev.thread["cwd"] == "/srv/" and c.stats["state_only"] >= 2
 
 
 def test_unknown_thread_becomes_placeholder(cap: LiveCapture) -> None:
-    ev = cap._process(record("openat", 5_100_000, res=3, a=(-100, 0, 0), strs=(s("/etc/x"),), comm=b"ghost", uid=33))
+    ev = cap.decoder.process(record("openat", 5_100_000, res=3, a=(-100, 0, 0), strs=(s("/etc/x"),), comm=b"ghost", uid=33))
     assert ev.thread["comm"] == "ghost" and ev.thread["uid"] == 33 and ev.ancestors == []
 
 
@@ -243,10 +246,22 @@ def test_capture_set_in_kernel_selection() -> None:
 
 
 def test_generated_probe_source_has_only_wanted_handlers() -> None:
-    text, _missing = kernel.build_source(spec.capture_set({"execve"}))
-    assert "sys_enter_openat)" not in text and "sys_enter_execve)" in text
-    text, _missing = kernel.build_source(spec.capture_set({"openat"}))
-    assert "TRACEPOINT_PROBE(syscalls, sys_enter_openat)" in text
+    text, _missing, plain = kernel.build_source(spec.capture_set({"execve"}), offsets=[])
+    assert "int sx_openat(" not in text and "sys_enter_execve)" in text and "openat" not in plain
+    text, _missing, plain = kernel.build_source(spec.capture_set({"openat"}), offsets=[])
+    assert "int sx_openat(" in text and "openat" in plain
+    # arguments come from the kernel's own description of the syscall (tracefs format)
+    assert "STR(e, 0, sys_arg(regs, 1));" in text.split("int sx_openat(")[1].split("}")[0]
+
+
+def test_untracked_descriptor_is_not_kept_and_replaces_a_stale_one(cap: LiveCapture) -> None:
+    """The probe sends the close of tracked descriptors only: an untracked one kept here would
+    go stale; and a new descriptor under a known number means the old entry is gone."""
+    cap.decoder.process(record("openat", SHELL, res=7, a=(-100, 0, 0), strs=(s("/etc/dir"),)))
+    assert cap.state.threads[SHELL].proc.fds[7]["name"] == "/etc/dir"
+    ev = cap.decoder.process(record("openat", SHELL, res=7, a=(-100, 0, 0), strs=(s("/tmp/x"),), rflags=0))
+    assert ev.fd["name"] == "/tmp/x"                      # the event still describes its file
+    assert 7 not in cap.state.threads[SHELL].proc.fds
 
 
 def test_users_read_passwd_and_group(tmp_path: Any) -> None:

@@ -16,16 +16,19 @@ import threading
 import time
 from pathlib import Path
 from types import FrameType
-from typing import Callable, Iterator
+from typing import Any, Callable, Iterator
 
 from ..config import Config
 from ..engine import Engine
 from ..errors import Problem
 from ..event import Event
-from ..health import Health, configure_logging
+from ..health import Health, capture_summary, configure_logging
+from ..internal_alerts import flood_alerts
 from ..output.dispatcher import Outputs, build_outputs
 from ..output.format import HOSTNAME, Alert
+from ..loader import LoadResult
 from ..reload import Reloader
+from ..ruleset import RuleSet
 from ..sources.record import EventWriter
 from ..sources.replay import read_events
 from .common import add_rules_options, config_or_exit, load, load_or_exit, rules_paths, select
@@ -56,6 +59,9 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
                         help="stop after this many seconds (as Falco's -M)")
     parser.add_argument("--all-events", action="store_true",
                         help="live: capture every supported event type, not only those the rules need")
+    parser.add_argument("--no-kernel-filter", action="store_true",
+                        help="live: send every event of the captured types to user space (no "
+                             "rule-derived filtering in the kernel; = -o kernel_filter.enabled=false)")
     parser.add_argument("--metrics-port", type=int, metavar="PORT", help="serve Prometheus metrics on PORT")
     parser.add_argument("--watch", choices=("on", "off"), default=None,
                         help="reload rules when their files change (default: watch_config_files)")
@@ -68,6 +74,8 @@ def run(args: argparse.Namespace) -> int:
         args.overrides.append("json_output=true")
     if args.iso8601:
         args.overrides.append("time_format_iso_8601=true")
+    if getattr(args, "no_kernel_filter", False):
+        args.overrides.append("kernel_filter.enabled=false")
     config = config_or_exit(args)
     result = load_or_exit(args)
     rule_matching = args.rule_matching or str(config.rule_matching)
@@ -80,11 +88,11 @@ def run(args: argparse.Namespace) -> int:
     sys.setswitchinterval(OUTPUT_SWITCH_INTERVAL)
     outputs = _outputs(args, config)
     stop = threading.Event()
-    source = _open_source(args, engine, health, stop)
+    source = _open_source(args, engine, health, stop, config, outputs)
     if source is None:
         outputs.close(1.0)
         return 2
-    reloader = _reloader(args, config, engine, outputs)
+    reloader = _reloader(args, config, engine, outputs, health.capture)
     if args.metrics_port:
         from ..metrics import serve_metrics
         serve_metrics(args.metrics_port, health, outputs.stats)
@@ -101,6 +109,11 @@ def run(args: argparse.Namespace) -> int:
             timer.cancel()
         if reloader is not None:
             reloader.stop()
+        # Close the source first (a live capture detaches and reads the probe's final
+        # counters): the summary below then shows the counts at exit, not an earlier read.
+        close = getattr(source, "close", None)
+        if close is not None:
+            close()
         if writer is not None:
             writer.close()
         sys.stdout.flush()
@@ -148,7 +161,8 @@ def _tracee_formatter() -> Callable[[Alert, Event], str]:
     return format_detection
 
 
-def _reloader(args: argparse.Namespace, config: Config, engine: Engine, outputs: Outputs) -> Reloader:
+def _reloader(args: argparse.Namespace, config: Config, engine: Engine, outputs: Outputs,
+              capture: Any = None) -> Reloader:
     watch = (args.watch == "on") if args.watch else bool(config.watch_config_files)
     paths = rules_paths(args, config) + ([args.config] if args.config else [])
 
@@ -157,13 +171,19 @@ def _reloader(args: argparse.Namespace, config: Config, engine: Engine, outputs:
         outputs.emit(Alert(time.time_ns(), RELOAD_FAILURE_RULE, "Critical", "internal", (),
                            f"{RELOAD_FAILURE_RULE}: {detail}", {}, HOSTNAME))
 
-    reloader = Reloader(engine, lambda: load(args), lambda r: select(args, r, config), paths, watch, on_failure)
+    swap = None
+    if capture is not None:
+        def swap(ruleset: RuleSet, result: LoadResult) -> None:
+            # the kernel filter widens to old-or-new rules, the rules change, then it narrows
+            capture.set_rules(ruleset, lambda: engine.swap(ruleset, result.outputs))
+    reloader = Reloader(engine, lambda: load(args), lambda r: select(args, r, config), paths, watch, on_failure,
+                        swap=swap)
     reloader.start()
     return reloader
 
 
 def _open_source(args: argparse.Namespace, engine: Engine, health: Health,
-                 stop: threading.Event) -> Iterator[Event] | None:
+                 stop: threading.Event, config: Config, outputs: Outputs) -> Iterator[Event] | None:
     reader = _reader(args.input)
     if args.events is not None:
         return _replay(reader, args.events, health)
@@ -173,7 +193,7 @@ def _open_source(args: argparse.Namespace, engine: Engine, health: Health,
         print(f"falcoish: live capture is not possible here: {reason}", file=sys.stderr)
         print(f"falcoish: replaying the bundled sample trace {SAMPLE_TRACE} instead", file=sys.stderr)
         return _replay(read_events, str(SAMPLE_TRACE), health)
-    return _live(args, engine, health, stop)
+    return _live(args, engine, health, stop, config, outputs)
 
 
 def _reader(kind: str) -> Reader:
@@ -195,11 +215,18 @@ def _replay(reader: Reader, path: str, health: Health) -> Iterator[Event] | None
         return None
 
 
-def _live(args: argparse.Namespace, engine: Engine, health: Health, stop: threading.Event) -> Iterator[Event]:
-    from ..sources.live.capture import LiveCapture
+def _live(args: argparse.Namespace, engine: Engine, health: Health, stop: threading.Event,
+          config: Config, outputs: Outputs) -> Iterator[Event]:
+    from ..sources.live.capture import FloodSettings, LiveCapture
     needed = None if args.all_events else engine.ruleset.needed_event_types()
-    capture = LiveCapture(set(needed) if needed is not None else None)
+    flood = FloodSettings(int(config.syscall_flood.threshold), int(config.syscall_flood.duration),
+                          float(config.syscall_flood.rate_limit))
+    capture = LiveCapture(set(needed) if needed is not None else None, rules=engine.ruleset,
+                          kernel_filter=bool(config.kernel_filter.enabled), flood=flood)
     health.capture = capture
+    def count_flood_alert() -> None:
+        capture.stats["flood_alerts"] = capture.stats.get("flood_alerts", 0) + 1
+    capture.on_flood = flood_alerts(outputs.emit, lambda: capture_summary(capture)["lanes"], count_flood_alert)
     if capture.unsupported:
         health.log.warning("event types the rules need but live capture does not provide",
                            types=",".join(capture.unsupported))
@@ -211,7 +238,11 @@ def _live(args: argparse.Namespace, engine: Engine, health: Health, stop: thread
     threading.Thread(target=stop_capture_on_request, daemon=True).start()
     capture.start()
     health.log.info("live capture started", event_types=len(capture.attach),
-                    missing_tracepoints=",".join(capture.stats.get("missing_tracepoints", [])))
+                    missing_tracepoints=",".join(capture.stats.get("missing_tracepoints", [])),
+                    kernel_filter="on" if capture.filter.enabled else "off")
+    for line in capture.filter.describe():
+        if "wide open" in line or "off" in line:
+            health.log.info("kernel filter", detail=line)
     return capture.events()
 
 

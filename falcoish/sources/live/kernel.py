@@ -1,9 +1,11 @@
-"""Load the BPF probe, attach the wanted tracepoints, and hand out raw records.
+"""Load the BPF probe, attach it, and hand out raw records from its two lanes.
 
-`KernelProbe(attach)` compiles probe.c plus one generated enter/exit handler pair per plain
-syscall in `attach` (see spec.py), so the kernel only runs programs for wanted syscalls.
-`poll(timeout_ms)` returns the raw records (bytes) the ring buffer delivered; `lost()` is the
-number of records the kernel could not queue because the ring buffer was full.
+`KernelProbe(attach)` compiles probe.c (with kfilter.c inside) plus one exit program per
+plain syscall in `attach` (generated from spec.py), with struct offsets read from the
+running kernel's BTF.  Plain syscalls are reached from the raw `sys_exit` tracepoint by a
+tail call indexed by syscall number, so a syscall nobody wants costs one failed tail call.
+`poll(timeout_ms)` returns the raw records of both lanes, oldest first; `counters()` gives
+the per-type decisions the probe counted (seen, filtered, sent and dropped per lane).
 """
 
 from __future__ import annotations
@@ -11,13 +13,17 @@ from __future__ import annotations
 import ctypes
 import os
 import struct
+import time
 from pathlib import Path
 from typing import Any, Iterable
 
 from . import spec
+from .btf import KernelBTF
+from .ringbuf import RingReader, RingSet
 from .setup import import_bcc
 
 PROBE_C = Path(__file__).with_name("probe.c")
+KFILTER_C = Path(__file__).with_name("kfilter.c")
 TRACEFS = Path("/sys/kernel/tracing/events")
 
 STR_SZ = 512
@@ -28,126 +34,179 @@ EXEC_LENS_OFF = HEADER_SIZE + NSTR * STR_SZ            # argv_len, env_len (u32 
 EXEC_ARGV_OFF = EXEC_LENS_OFF + 8
 EXEC_ENV_OFF = EXEC_ARGV_OFF + ARGV_SZ + ARG_SZ
 EXEC_SIZE = EXEC_ENV_OFF + ARGV_SZ + ARG_SZ
-# ts tid pid uid gid type nstr slen[3] flags pad res a[6] xptr xlenptr sptr[3] comm
+# ts tid pid uid gid type nstr slen[3] flags rflags res a[6] xptr xlenptr sptr[3] comm
 HEADER = struct.Struct("<QIIIIHH3HHIq6QQQ24x16s")
 assert HEADER.size == HEADER_SIZE
+RF_TRACKED, RF_MATCHED, RF_LANE1 = 1, 2, 4
+COUNTER_KINDS = ("seen", "filtered", "sent_reserved", "sent_bulk", "dropped_reserved", "dropped_bulk")
+LANES = ("reserved", "bulk")
+
+# Struct members the probe reads, located in the running kernel's BTF.
+BTF_OFFSETS = {
+    "OFF_REGS_DI": ("pt_regs", "di"), "OFF_REGS_SI": ("pt_regs", "si"),
+    "OFF_REGS_DX": ("pt_regs", "dx"), "OFF_REGS_R10": ("pt_regs", "r10"),
+    "OFF_REGS_R8": ("pt_regs", "r8"), "OFF_REGS_R9": ("pt_regs", "r9"),
+    "OFF_REGS_ORIG_AX": ("pt_regs", "orig_ax"),
+    "OFF_TASK_FILES": ("task_struct", "files"), "OFF_FILES_FDT": ("files_struct", "fdt"),
+    "OFF_FDT_FD": ("fdtable", "fd"), "OFF_FDT_MAX_FDS": ("fdtable", "max_fds"),
+    "OFF_FILE_INODE": ("file", "f_inode"), "OFF_FILE_PRIVATE": ("file", "private_data"),
+    "OFF_INODE_MODE": ("inode", "i_mode"), "OFF_SOCKET_SK": ("socket", "sk"),
+    "OFF_SKC_FAMILY": ("sock_common", "skc_family"), "OFF_SKC_NUM": ("sock_common", "skc_num"),
+    "OFF_SKC_RCV_SADDR": ("sock_common", "skc_rcv_saddr"),
+    "OFF_SKC_V6_RCV_SADDR": ("sock_common", "skc_v6_rcv_saddr"),
+}
 
 
 def tracepoint_exists(category: str, name: str) -> bool:
     return (TRACEFS / category / name).is_dir()
 
 
-def _gen_handler(sc: spec.Syscall) -> str:
-    lines = [f"TRACEPOINT_PROBE(syscalls, sys_enter_{sc.tracepoint}) {{",
-             f"    struct evt *e = stash_begin({sc.const});",
-             "    if (!e)", "        return 0;"]
+def arg_indexes(sc: spec.Syscall) -> dict[str, int] | None:
+    """Tracepoint field -> syscall argument position, from the kernel's own description of
+    `sys_enter_<name>` (fields after __syscall_nr, in argument order); None if unknown."""
+    fmt = TRACEFS / "syscalls" / f"sys_enter_{sc.tracepoint}" / "format"
+    try:
+        text = fmt.read_text()
+    except OSError:
+        return spec.ARG_INDEX_FALLBACK.get(sc.type)
+    names = []
+    for line in text.splitlines():
+        line = line.strip()
+        if not line.startswith("field:") or "common_" in line or "__syscall_nr" in line:
+            continue
+        decl = line.split(";")[0][len("field:"):].strip()
+        names.append(decl.replace("*", " ").split()[-1])
+    return {name: i for i, name in enumerate(names)}
+
+
+def gen_exit_program(sc: spec.Syscall, index: dict[str, int]) -> str:
+    """The raw-tracepoint exit program of one plain syscall: arguments from the saved user
+    registers, strings and kernel-written buffers from user memory."""
+    lines = [f"int sx_{sc.type}(struct bpf_raw_tracepoint_args *ctx) {{",
+             f"    PLAIN_EXIT_BEGIN({sc.const})"]
     for f in sc.fields:
         where, idx = sc.positions[f.name]
+        arg = f"sys_arg(regs, {index[f.tp]})"
         if f.kind in spec.SCALAR_KINDS:
-            lines.append(f"    e->a[{idx}] = (u64)args->{f.tp};")
+            lines.append(f"    e->a[{idx}] = {arg};")
         elif f.kind == "str":
-            lines.append(f"    STR(e, {idx}, args->{f.tp});")
+            lines.append(f"    STR(e, {idx}, {arg});")
         elif f.kind == "sockaddr":
-            lines.append(f"    BYTES(e, {idx}, args->{f.tp}, args->{f.length});")
+            lines.append(f"    BYTES(e, {idx}, {arg}, sys_arg(regs, {index[f.length]}));")
         elif f.kind == "xsockaddr":
-            lines.append(f"    EXIT_READ(e, args->{f.tp}, args->{f.length}, XF_LENPTR);")
+            lines.append(f"    if (ret >= 0) XSOCKADDR(e, {idx}, {arg}, sys_arg(regs, {index[f.length]}));")
+            lines.append(f"    else if (e->nstr < {idx + 1}) e->nstr = {idx + 1};")
         elif f.kind == "xfds":
-            lines.append(f"    EXIT_READ(e, args->{f.tp}, 8, XF_FIXED);")
-    lines += ["    stash_commit(e);", "    return 0;", "}",
-              f"TRACEPOINT_PROBE(syscalls, sys_exit_{sc.tracepoint}) "
-              f"{{ return exit_common(args->ret, {sc.const}, 0); }}", ""]
+            lines.append(f"    if (ret >= 0) BYTES(e, {idx}, {arg}, 8);")
+            lines.append(f"    else if (e->nstr < {idx + 1}) e->nstr = {idx + 1};")
+    lines += ["    PLAIN_EXIT_END()", "}", ""]
     return "\n".join(lines)
 
 
-def build_source(attach: Iterable[str], ringbuf_pages: int = 2048,
-                 stash_entries: int = 65536) -> tuple[str, set[str]]:
-    """The program text for `attach`, and the syscalls that could not be attached here."""
-    defines = [f"#define RINGBUF_PAGES {ringbuf_pages}", f"#define STASH_ENTRIES {stash_entries}",
-               f"#define STR_SZ {STR_SZ}", f"#define SELF_PID {os.getpid()}"]
+def btf_defines(btf: KernelBTF | None = None) -> list[str]:
+    """The offsets the probe needs, as #defines, from the running kernel's BTF."""
+    btf = btf or KernelBTF.load()
+    return btf.defines(BTF_OFFSETS)
+
+
+def build_source(attach: Iterable[str], lane_pages: tuple[int, int] = (2048, 2048),
+                 stash_entries: int = 65536,
+                 offsets: list[str] | None = None) -> tuple[str, set[str], list[str]]:
+    """The program text for `attach`, the syscalls that could not be attached here, and the
+    syscalls reached through the exit dispatcher."""
+    defines = [f"#define LANE0_PAGES {lane_pages[0]}", f"#define LANE1_PAGES {lane_pages[1]}",
+               f"#define STASH_ENTRIES {stash_entries}", f"#define STR_SZ {STR_SZ}",
+               f"#define SELF_PID {os.getpid()}", f"#define NTYPES {spec.NTYPES}",
+               "#define TRACKED_ENTRIES 262144", "#define COMM_ENTRIES 131072",
+               "#define KF_STRING_ENTRIES 16384"]
+    defines += offsets if offsets is not None else btf_defines()
     for name, num in spec.TYPE_NUMBERS.items():
         defines.append(f"#define EV_{name.upper()} {num}")
-    handlers: list[str] = []
+    programs: list[str] = []
     missing: set[str] = set()
+    plain: list[str] = []
     for name in sorted(attach):
         sc = spec.SYSCALLS[name]
-        if name in spec.ALWAYS:
+        if name in spec.ENTER_TYPES:
             continue
-        if name in ("init_module", "finit_module"):
-            if tracepoint_exists("syscalls", f"sys_enter_{name}"):
-                # CONFIG_MODULES kernels: the plain tracepoints exist; same layout as raw.
-                handlers.append(_gen_module_handler(sc))
-            elif tracepoint_exists("raw_syscalls", "sys_enter"):
-                defines.append("#define INIT_MODULE_RAW 1")
-                defines.append(f"#define WANT_{name} 1")
-            else:
-                missing.add(name)
-            continue
-        if not tracepoint_exists("syscalls", f"sys_enter_{sc.tracepoint}"):
+        if name not in spec.SYSCALL_NR_X86_64:
             missing.add(name)
             continue
-        if sc.special:
+        if name in spec.HANDWRITTEN_EXIT:
             defines.append(f"#define WANT_{name} 1")
-        else:
-            handlers.append(_gen_handler(sc))
-    text = "\n".join(defines) + "\n" + PROBE_C.read_text() + "\n" + "\n".join(handlers)
-    return text, missing
-
-
-def _gen_module_handler(sc: spec.Syscall) -> str:
-    if sc.type == "init_module":
-        body = ["    e->a[0] = (u64)args->len;", "    STR(e, 0, args->uargs);"]
-    else:
-        body = ["    e->a[0] = (u64)args->fd;", "    e->a[1] = (u64)args->flags;",
-                "    STR(e, 0, args->uargs);"]
-    return "\n".join([f"TRACEPOINT_PROBE(syscalls, sys_enter_{sc.type}) {{",
-                      f"    struct evt *e = stash_begin({sc.const});", "    if (!e)",
-                      "        return 0;", *body, "    stash_commit(e);", "    return 0;", "}",
-                      f"TRACEPOINT_PROBE(syscalls, sys_exit_{sc.type}) "
-                      f"{{ return exit_common(args->ret, {sc.const}, 0); }}", ""])
+            plain.append(name)
+            continue
+        index = arg_indexes(sc)
+        if index is None or any(f.tp not in index or (f.length and f.length not in index) for f in sc.fields):
+            missing.add(name)
+            continue
+        programs.append(gen_exit_program(sc, index))
+        plain.append(name)
+    probe = PROBE_C.read_text().replace("/* @KFILTER@ (kfilter.c is inserted here by kernel.py) */",
+                                        KFILTER_C.read_text())
+    text = "\n".join(defines) + "\n" + probe + "\n" + "\n".join(programs)
+    return text, missing, plain
 
 
 class KernelProbe:
-    """The compiled, attached probe and its ring buffer."""
+    """The compiled, attached probe and its two ring buffers (reserved lane 0, bulk lane 1)."""
 
-    def __init__(self, attach: Iterable[str], ringbuf_pages: int = 2048) -> None:
+    def __init__(self, attach: Iterable[str], lane_pages: tuple[int, int] = (2048, 2048)) -> None:
         bcc = import_bcc()
-        text, self.missing = build_source(attach, ringbuf_pages)
+        self._bcc = bcc
+        started = time.monotonic()
+        text, self.missing, plain = build_source(attach, lane_pages)
         self.attached = sorted(set(attach) - self.missing)
-        self._pending: list[bytes] = []
         self._bpf: Any = bcc.BPF(text=text.encode(), cflags=["-Wno-macro-redefined", "-Wno-unused-function"])
-        pending = self._pending
-        string_at = ctypes.string_at
+        self.tables = self._bpf      # map access for kfilter_maps
+        for slot, fname in enumerate((b"kf_judge", b"kf_contains", b"kf_slots", b"kf_decide")):
+            fn = self._bpf.load_func(fname, bcc.BPF.RAW_TRACEPOINT)
+            self._bpf[b"judge_prog"][ctypes.c_int(slot)] = ctypes.c_int(fn.fd)
+        progs = self._bpf[b"exit_progs"]
+        for name in plain:
+            fn = self._bpf.load_func(f"sx_{name}".encode(), bcc.BPF.RAW_TRACEPOINT)
+            progs[ctypes.c_int(spec.SYSCALL_NR_X86_64[name])] = ctypes.c_int(fn.fd)
+        self.compile_s = time.monotonic() - started
+        self._rings = RingSet([RingReader.from_table(self._bpf[b"lane0"]),
+                               RingReader.from_table(self._bpf[b"lane1"])])
+        self._counters = self._bpf[b"counters"]
+        self._held: list[tuple[int, bytes]] = []
 
-        def _on_record(_ctx: Any, data: int, size: int) -> int:
-            pending.append(string_at(data, size))
-            return 0
+    def poll(self, timeout_ms: int, bulk_limit: int = 4096) -> list[bytes]:
+        """Wait up to `timeout_ms` for records; return what is ready, oldest first.  Every
+        ready reserved-lane record is taken; at most `bulk_limit` bulk ones per call, so a
+        bulk flood delays reserved records by one batch at most."""
+        if not self._rings.wait(timeout_ms):
+            return []
+        reserved, bulk = self._rings.readers
+        records = reserved.read(1 << 20) + bulk.read(bulk_limit)
+        if len(records) > 1:
+            records.sort(key=_record_ts)
+        return records
 
-        self._callback = _on_record   # keep a reference: bcc wraps it in a ctypes callback
-        self._bpf[b"events"].open_ring_buffer(_on_record)
-        self._lost_table = self._bpf[b"lost"]
-
-    def poll(self, timeout_ms: int) -> list[bytes]:
-        """Wait up to `timeout_ms` for records; return all that are ready."""
-        self._bpf.ring_buffer_poll(timeout_ms)
-        out = self._pending[:]
-        del self._pending[:]
+    def counters(self) -> dict[str, dict[str, int]]:
+        """Per event type: how many the probe saw, filtered, sent and dropped per lane."""
+        totals = [0] * (spec.NTYPES * len(COUNTER_KINDS))
+        for key, per_cpu in self._counters.items():
+            totals[key.value] = sum(int(v) for v in per_cpu)
+        out: dict[str, dict[str, int]] = {}
+        for num, name in spec.TYPE_NAMES.items():
+            row = totals[num * len(COUNTER_KINDS): (num + 1) * len(COUNTER_KINDS)]
+            if any(row):
+                out[name] = dict(zip(COUNTER_KINDS, row))
         return out
-
-    def lost(self) -> int:
-        total = 0
-        for value in self._lost_table.values():
-            total += sum(int(v) for v in value)
-        return total
 
     def close(self) -> None:
         bpf, self._bpf = self._bpf, None
         if bpf is not None:
+            self._rings.close()
             bpf.cleanup()
+
+
+def _record_ts(rec: bytes) -> int:
+    return int.from_bytes(rec[:8], "little")
 
 
 def boot_offset_ns() -> int:
     """Add to a CLOCK_BOOTTIME value (bpf_ktime_get_boot_ns) to get epoch nanoseconds."""
-    import time
     return time.time_ns() - time.clock_gettime_ns(time.CLOCK_BOOTTIME)
-
-

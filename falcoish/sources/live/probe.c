@@ -1,18 +1,22 @@
-/* falcoish live probe: syscall tracepoints -> one fixed-layout record per syscall at exit.
+/* falcoish live probe: one fixed-layout record per syscall, judged in the kernel before it
+ * is sent.
  *
- * Read at run time by kernel.py, which prepends #defines (EV_* type numbers, WANT_* switches,
- * sizes) and appends one small enter/exit handler pair per wanted "plain" syscall, generated
- * from the table in spec.py.  The handlers that need more than copying tracepoint fields
- * (execve/execveat, clone3, openat2, connect's local port, process lifecycle) live here,
- * each behind its WANT_* switch so that only wanted tracepoints are compiled and attached.
+ * Read at run time by kernel.py, which prepends #defines (EV_* type numbers, struct offsets
+ * from the running kernel's BTF, sizes), then kfilter.c (the rule-derived filter), then this
+ * file, then one exit program per wanted "plain" syscall generated from spec.py.
  *
- * Flow: sys_enter_X copies scalar arguments into a[] and user strings into s[] of a per-CPU
- * scratch record, then stores it in `stash` keyed by pid_tgid.  sys_exit_X adds the return
- * value, time and credentials, reads what the kernel wrote back to user memory (pipe fds,
- * peer address) and emits the record into the ring buffer, sized to the string slots used.
+ * Flow of a plain syscall: the raw tracepoint `sys_exit` (one program for every syscall, so
+ * a syscall nobody wants costs one tail-call miss) tail-calls the program of that syscall,
+ * which reads its arguments from the saved user registers, its strings from user memory,
+ * and calls `finish()`: count, judge with the kernel filter, keep the descriptor table,
+ * choose a lane, send.  Syscalls whose record needs data from syscall entry (execve's argv
+ * before the old image is gone, clone's flags, connect's socket) keep enter/exit tracepoint
+ * pairs with a stash keyed by thread, and end in the same `finish()`.
  *
- * No kernel structure is read except the first 16 bytes of struct sock_common (local port),
- * whose layout has not changed since 2.6 and does not depend on the installed headers.
+ * Lanes: lane 0 (reserved) carries process lifecycle and events that passed a rule-derived
+ * filter; lane 1 (bulk) carries events kept only for the state table and events of types no
+ * filter can narrow.  A flood in lane 1 cannot crowd out lane 0.  Every decision is counted
+ * per event type in `counters` (seen, filtered, sent and dropped per lane).
  */
 
 #include <uapi/linux/ptrace.h>
@@ -21,8 +25,8 @@
 #define STR_SZ 512
 #endif
 #define NSTR 3
-#define ARGV_SZ 4096           /* argv / envp blobs: logical size ... */
-#define ARG_SZ 1024            /* ... plus room for one more string that overflows it */
+#define ARGV_SZ 4096
+#define ARG_SZ 1024
 #define MAX_ARGS 64
 #define MAX_ENVS 64
 #define SOCKADDR_MAX 128
@@ -35,14 +39,14 @@ struct evt {
     u32 gid;
     u16 type;          /* EV_* */
     u16 nstr;          /* string slots used */
-    u16 slen[NSTR];    /* bytes in each slot (strings include the NUL) */
+    u16 slen[NSTR];    /* bytes in each slot (strings include the NUL; 0 = unreadable) */
     u16 flags;         /* internal: which exit-side reads to do */
-    u32 pad;
+    u32 rflags;        /* for user space: RF_* */
     s64 res;
     u64 a[6];
-    u64 xptr;          /* user pointer to read at exit into slot `nstr` */
+    u64 xptr;          /* stash path: user pointer to read at exit into slot `nstr` */
     u64 xlenptr;       /* pointer to an int length (accept/recvfrom), or a fixed length */
-    u64 sptr[NSTR];    /* user pointers of string slots: retried at exit if unreadable at enter */
+    u64 sptr[NSTR];    /* stash path: user pointers of string slots, retried at exit */
     char comm[16];     /* bpf_get_current_comm at exit (after exec: the new name) */
     char s[NSTR][STR_SZ];
 };
@@ -55,20 +59,42 @@ struct exec_evt {
     char env[ARGV_SZ + ARG_SZ];
 };
 
-#define XF_LENPTR 1    /* xlenptr points to an int holding the length */
-#define XF_FIXED 2     /* xlenptr is the length itself */
+#define XF_LENPTR 1
+#define XF_FIXED 2
 
-BPF_RINGBUF_OUTPUT(events, RINGBUF_PAGES);
+#define RF_TRACKED 1     /* the descriptor this event created is tracked: user space keeps it */
+#define RF_MATCHED 2     /* passed the rule-derived filter (or the type is not filtered) */
+#define RF_LANE1 4
+
+/* per-type policy, set by user space in `kf_types` (kfilter.c) */
+#define ST_NONE 0        /* only the rule filter decides */
+#define ST_ALWAYS 1      /* always needed by the state table */
+#define ST_OPEN 2        /* open*: needed when the new descriptor must be tracked */
+#define ST_CLOSE 3       /* close: needed when the descriptor is tracked */
+
+BPF_RINGBUF_OUTPUT(lane0, LANE0_PAGES);
+BPF_RINGBUF_OUTPUT(lane1, LANE1_PAGES);
 BPF_PERCPU_ARRAY(scratch, struct evt, 1);
 BPF_F_TABLE("hash", u64, struct evt, stash, STASH_ENTRIES, BPF_F_NO_PREALLOC);
-BPF_PERCPU_ARRAY(lost, u64, 1);
 
-static __always_inline void count_lost(void) {
-    u32 zero = 0;
-    u64 *n = lost.lookup(&zero);
+/* counters[type * NCOUNT + kind], per CPU */
+#define C_SEEN 0
+#define C_FILTERED 1
+#define C_SENT0 2
+#define C_SENT1 3
+#define C_DROP0 4
+#define C_DROP1 5
+#define NCOUNT 6
+BPF_PERCPU_ARRAY(counters, u64, NTYPES * NCOUNT);
+
+static __always_inline void count(u32 type, u32 kind) {
+    u32 idx = type * NCOUNT + kind;
+    u64 *n = counters.lookup(&idx);
     if (n)
         *n += 1;
 }
+
+/* @KFILTER@ (kfilter.c is inserted here by kernel.py) */
 
 /* The capturing process itself is never traced: its /proc reads would feed back. */
 #define IS_SELF() ((bpf_get_current_pid_tgid() >> 32) == SELF_PID)
@@ -81,9 +107,13 @@ static __always_inline struct evt *record_begin(u16 type) {
     e->type = type;
     e->nstr = 0;
     e->flags = 0;
+    e->rflags = 0;
     e->xptr = 0;
     e->xlenptr = 0;
     e->res = 0;
+    e->slen[0] = 0;
+    e->slen[1] = 0;
+    e->slen[2] = 0;
     e->sptr[0] = 0;
     e->sptr[1] = 0;
     e->sptr[2] = 0;
@@ -109,7 +139,7 @@ static __always_inline void stash_commit(struct evt *e) {
     if ((e)->nstr < (i) + 1) (e)->nstr = (i) + 1; \
 } while (0)
 
-/* Raw bytes (a sockaddr) into slot i, length from a tracepoint field. */
+/* Raw bytes (a sockaddr) into slot i. */
 #define BYTES(e, i, ptr, len) do { \
     u32 _l = (u32)(len); \
     if (_l > SOCKADDR_MAX) _l = SOCKADDR_MAX; \
@@ -120,7 +150,15 @@ static __always_inline void stash_commit(struct evt *e) {
     if ((e)->nstr < (i) + 1) (e)->nstr = (i) + 1; \
 } while (0)
 
-/* Read a user buffer at exit (kernel-written data) into the next free slot. */
+/* A sockaddr the kernel wrote back, length behind an int pointer (accept, recvfrom). */
+#define XSOCKADDR(e, i, ptr, lenptr) do { \
+    int _l = 0; \
+    (e)->slen[i] = 0; \
+    if ((ptr) && (lenptr) && bpf_probe_read_user(&_l, sizeof(_l), (const void *)(lenptr)) == 0) \
+        BYTES(e, i, ptr, _l); \
+    if ((e)->nstr < (i) + 1) (e)->nstr = (i) + 1; \
+} while (0)
+
 #define EXIT_READ(e, ptr, lenarg, how) do { \
     (e)->xptr = (u64)(ptr); (e)->xlenptr = (u64)(lenarg); (e)->flags = (how); \
 } while (0)
@@ -137,8 +175,7 @@ static __always_inline void fill_common(struct evt *e, long ret) {
     bpf_get_current_comm(e->comm, sizeof(e->comm));
 }
 
-/* A string whose page was not resident at enter (bpf cannot fault it in) is readable after
- * the kernel itself copied it: retry those at exit. */
+/* Stash path: a string whose page was not resident at enter is readable at exit. */
 #define RETRY_STR(e, i) do { \
     if ((e)->nstr > (i) && (e)->slen[i] == 0 && (e)->sptr[i]) { \
         long _n = bpf_probe_read_user_str((e)->s[i], STR_SZ, (const void *)(e)->sptr[i]); \
@@ -150,55 +187,315 @@ static __always_inline void exit_reads(struct evt *e, long ret) {
     RETRY_STR(e, 0);
     RETRY_STR(e, 1);
     RETRY_STR(e, 2);
-    u32 i = e->nstr;
-    if (!e->xptr || ret < 0 || i >= NSTR)
-        return;
-    u32 len = 0;
-    if (e->flags & XF_LENPTR) {
-        int l = 0;
-        if (!e->xlenptr || bpf_probe_read_user(&l, sizeof(l), (void *)e->xlenptr))
-            return;
-        len = l;
-    } else {
-        len = (u32)e->xlenptr;
-    }
-    if (len > SOCKADDR_MAX)
-        len = SOCKADDR_MAX;
-    asm volatile("" : "+r"(len));   /* keep the clamp visible to the verifier */
-    len &= 0xff;
-    if (len == 0)
-        return;
-    if (i == 0) {
-        if (bpf_probe_read_user(e->s[0], len & 0xff, (void *)e->xptr) == 0) e->slen[0] = len; else return;
-    } else if (i == 1) {
-        if (bpf_probe_read_user(e->s[1], len & 0xff, (void *)e->xptr) == 0) e->slen[1] = len; else return;
-    } else {
-        if (bpf_probe_read_user(e->s[2], len & 0xff, (void *)e->xptr) == 0) e->slen[2] = len; else return;
-    }
-    e->nstr = i + 1;
 }
 
-static __always_inline void emit(struct evt *e) {
+/* ---------------------------------------------------------------- kernel objects (BTF) */
+
+static __always_inline u64 read_u64(u64 addr) {
+    u64 v = 0;
+    if (addr)
+        bpf_probe_read_kernel(&v, sizeof(v), (void *)addr);
+    return v;
+}
+
+/* struct file * of descriptor `fd` of the current task (0 if none). */
+static __always_inline u64 fd_file(s64 fd) {
+    if (fd < 0)
+        return 0;
+    u64 task = bpf_get_current_task();
+    u64 files = read_u64(task + OFF_TASK_FILES);
+    u64 fdt = read_u64(files + OFF_FILES_FDT);
+    if (!fdt)
+        return 0;
+    u32 max = 0;
+    bpf_probe_read_kernel(&max, sizeof(max), (void *)(fdt + OFF_FDT_MAX_FDS));
+    if ((u64)fd >= max)
+        return 0;
+    u64 arr = read_u64(fdt + OFF_FDT_FD);
+    return read_u64(arr + (u64)fd * 8);
+}
+
+/* i_mode of the inode behind descriptor `fd` (0 if unknown). */
+static __always_inline u32 fd_mode(s64 fd) {
+    u64 file = fd_file(fd);
+    u64 inode = read_u64(file + OFF_FILE_INODE);
+    u16 mode = 0;
+    if (inode)
+        bpf_probe_read_kernel(&mode, sizeof(mode), (void *)(inode + OFF_INODE_MODE));
+    return mode;
+}
+
+/* ---------------------------------------------------------------- descriptor tracking */
+
+/* (tgid << 32 | fd) -> time tracking began (0: closed here after being inherited).  Only the
+ * descriptors user space keeps are tracked, so only their close goes up. */
+BPF_TABLE("lru_hash", u64, u64, tracked, TRACKED_ENTRIES);
+/* child tgid -> parent tgid and fork time: inherited descriptors are found through it */
+struct forkrec { u32 parent; u32 pad; u64 ts; };
+BPF_TABLE("lru_hash", u32, struct forkrec, fork_parent, 65536);
+
+static __always_inline void track(u32 tgid, s64 fd, u64 ts) {
+    if (fd < 0)
+        return;
+    u64 key = ((u64)tgid << 32) | (u32)fd;
+    tracked.update(&key, &ts);
+}
+
+/* Is `fd` of `tgid` tracked (here, or inherited from a parent before the fork)?  Consumes
+ * the entry: the caller is closing it. */
+static __always_inline int untrack(u32 tgid, s64 fd) {
+    if (fd < 0)
+        return 0;
+    u64 key = ((u64)tgid << 32) | (u32)fd;
+    u64 *since = tracked.lookup(&key);
+    if (since) {
+        int was = *since != 0;
+        tracked.delete(&key);
+        return was;
+    }
+    u32 who = tgid;
+    #pragma unroll
+    for (int depth = 0; depth < 4; depth++) {
+        struct forkrec *f = fork_parent.lookup(&who);
+        if (!f)
+            return 0;
+        u64 pkey = ((u64)f->parent << 32) | (u32)fd;
+        u64 *psince = tracked.lookup(&pkey);
+        if (psince) {
+            if (*psince == 0 || *psince > f->ts)
+                return 0;
+            u64 tomb = 0;              /* closed in the child: a reuse here is not inherited */
+            tracked.update(&key, &tomb);
+            return 1;
+        }
+        who = f->parent;
+    }
+    return 0;
+}
+
+/* ---------------------------------------------------------------- flood detection */
+
+/* Per process: syscalls of captured types in the current window.  A process above
+ * `threshold` per window for `sustain` windows in a row sends one FLOOD record (lane 0),
+ * at most once per `quiet_ns`. */
+struct rate { u64 start; u64 last_alert; u32 count; u32 hot; };
+BPF_TABLE("lru_hash", u32, struct rate, rates, 16384);
+
+static __always_inline void flood_check(u32 tgid, u64 now) {
+    u32 zero = 0;
+    struct kf_conf *conf = kf_config.lookup(&zero);
+    if (!conf || !conf->flood_threshold)
+        return;
+    struct rate *r = rates.lookup(&tgid);
+    if (!r) {
+        struct rate fresh = {now, 0, 1, 0};
+        rates.update(&tgid, &fresh);
+        return;
+    }
+    __sync_fetch_and_add(&r->count, 1);
+    if (now - r->start < conf->window_ns)
+        return;
+    u32 seen = r->count;
+    r->start = now;
+    r->count = 0;
+    if (seen < conf->flood_threshold) {
+        r->hot = 0;
+        return;
+    }
+    r->hot += 1;
+    if (r->hot < conf->sustain || now - r->last_alert < conf->quiet_ns)
+        return;
+    r->last_alert = now;
+    struct evt *e = record_begin(EV_FLOOD);
+    if (!e)
+        return;
+    fill_common(e, 0);
+    e->a[0] = seen;
+    e->a[1] = r->hot;
+    e->a[2] = conf->window_ns;
+    if (lane0.ringbuf_output(e, offsetof(struct evt, s), 0) == 0)
+        count(EV_FLOOD, C_SENT0);
+    else
+        count(EV_FLOOD, C_DROP0);
+}
+
+/* ---------------------------------------------------------------- the decision */
+
+static __always_inline void send(void *data, u32 size, u32 type, int lane) {
+    if (lane == 0) {
+        if (lane0.ringbuf_output(data, size, 0) == 0)
+            count(type, C_SENT0);
+        else
+            count(type, C_DROP0);
+    } else {
+        if (lane1.ringbuf_output(data, size, 0) == 0)
+            count(type, C_SENT1);
+        else
+            count(type, C_DROP1);
+    }
+}
+
+static __always_inline u32 record_size(struct evt *e) {
     u32 n = e->nstr;
     if (n > NSTR)
         n = NSTR;
     u32 size = offsetof(struct evt, s) + n * STR_SZ;
     if (size > sizeof(struct evt))
         size = sizeof(struct evt);
-    if (events.ringbuf_output(e, size, 0) != 0)
-        count_lost();
+    return size;
 }
 
-/* skc_num (local port, host order) sits at byte 14 of struct sock_common. */
-static __always_inline u64 sock_local_port(u64 sk) {
-    u16 port = 0;
-    if (sk)
-        bpf_probe_read_kernel(&port, sizeof(port), (void *)(sk + 14));
-    return port;
+/* First half of a decision: count the event, watch its process's rate, find its policy. */
+static __always_inline struct kf_type *decide_begin(struct evt *e) {
+    u32 type = e->type;
+    if (type >= NTYPES)
+        return 0;
+    count(type, C_SEEN);
+    flood_check(e->pid, e->ts);
+    struct kf_type *cfg = kf_type_of(type);
+    if (cfg && !cfg->valid) {           /* tables not written yet: pass, as without a filter */
+        e->rflags |= RF_MATCHED | RF_TRACKED;
+        send(e, record_size(e), type, 0);
+        return 0;
+    }
+    return cfg;
 }
 
-/* Generic exit: the stash must hold the same syscall. `child_ok` marks a clone-family
- * exit where a missing stash with ret 0 is the child's return (emit a bare record). */
+/* Second half: `matched` = passed the rule filter (or lifecycle / not filtered).  Keep what
+ * the state table needs, track new descriptors, pick the lane, send. */
+static __always_inline int decide_end(struct evt *e, struct kf_type *cfg, int matched) {
+    u32 type = e->type;
+    if (type >= NTYPES)
+        return 0;
+    int needed = 0;
+    s64 newfd = e->res;
+    if (cfg->state == ST_ALWAYS) {
+        needed = 1;
+    } else if (cfg->state == ST_CLOSE) {
+        needed = untrack(e->pid, (s64)(s32)e->a[0]);
+    } else if (cfg->state == ST_OPEN && newfd >= 0) {
+        /* a directory may become a dirfd or the cwd, an executable may be run through its
+         * descriptor: user space must know those; other files only when a rule matched */
+        u64 flags = e->a[cfg->flags_arg > 5 ? 5 : cfg->flags_arg];
+        if (flags & (O_DIRECTORY_BIT | O_PATH_BIT)) {
+            needed = 1;
+        } else {
+            u32 mode = fd_mode(newfd);
+            needed = (mode & 0xF000) == 0x4000 || (mode & 0111) != 0;
+        }
+    }
+    if (!matched && !needed) {
+        count(type, C_FILTERED);
+        return 0;
+    }
+    if (cfg->creates_fd && newfd >= 0 && (needed || cfg->track_all)) {
+        e->rflags |= RF_TRACKED;
+        track(e->pid, newfd, e->ts);
+        if (cfg->creates_fd == 2) {             /* pipe: the second fd sits in a slot */
+            u32 slot = cfg->pipe_slot > 2 ? 2 : cfg->pipe_slot;
+            if (e->slen[slot] >= 8) {
+                s32 other = 0;
+                bpf_probe_read_kernel(&other, 4, &e->s[slot][4]);
+                track(e->pid, other, e->ts);
+            }
+        }
+    }
+    int lane = matched && !cfg->lane1_only ? 0 : 1;
+    if (cfg->lifecycle)
+        lane = 0;
+    e->rflags |= matched ? RF_MATCHED : 0;
+    e->rflags |= lane ? RF_LANE1 : 0;
+    send(e, record_size(e), type, lane);
+    return 0;
+}
+
+/* Records built by tracepoint programs (lifecycle, clone, exec) are never filtered. */
+static __always_inline int finish(struct evt *e) {
+    struct kf_type *cfg = decide_begin(e);
+    if (!cfg)
+        return 0;
+    return decide_end(e, cfg, cfg->lifecycle || cfg->match_all || cfg->filter);
+}
+
+/* Plain syscalls end in these programs (tail calls): the record is in `scratch`, and the
+ * filter code is verified once, not once per syscall, one piece at a time:
+ * kf_judge -> kf_slots (once per string slot) -> kf_decide [-> kf_contains].  A tail call
+ * that fails falls through to "pass": an event is never dropped unjudged. */
+#define P_JUDGE 0
+#define P_CONTAINS 1
+#define P_SLOTS 2
+#define P_DECIDE 3
+BPF_PROG_ARRAY(judge_prog, 4);
+
+/* The event in `scratch` with its policy from the bank it is judged by. */
+struct judged { struct evt *e; struct kf_scratch *ks; struct kf_type *cfg; };
+
+static __always_inline int judged_event(struct judged *j) {
+    u32 zero = 0;
+    j->e = scratch.lookup(&zero);
+    j->ks = kf_scratch_map.lookup(&zero);
+    if (!j->e || !j->ks || j->e->type >= NTYPES)
+        return 0;
+    j->cfg = kf_type_at(j->ks->bank, j->e->type);
+    return j->cfg != 0;
+}
+
+int kf_judge(struct bpf_raw_tracepoint_args *ctx) {
+    u32 zero = 0;
+    struct evt *e = scratch.lookup(&zero);
+    struct kf_scratch *ks = kf_scratch_map.lookup(&zero);
+    if (!e || !ks)
+        return 0;
+    struct kf_type *cfg = decide_begin(e);
+    if (!cfg)
+        return 0;
+    int matched = cfg->lifecycle || cfg->match_all;
+    if (!matched && cfg->filter) {
+        ks->bank = cfg->bank;
+        ks->truth = 0;
+        ks->unknown = cfg->always_unknown;
+        ks->slot = 0;
+        judge_prog.call(ctx, P_SLOTS);
+        matched = 1;
+    }
+    return decide_end(e, cfg, matched);
+}
+
+int kf_slots(struct bpf_raw_tracepoint_args *ctx) {
+    struct judged j = {};
+    if (!judged_event(&j))
+        return 0;
+    u32 i = j.ks->slot;
+    kf_slot(j.e, j.e->type, j.cfg, j.ks, i);
+    j.ks->slot = i + 1;
+    if (i + 1 < NSTR)
+        judge_prog.call(ctx, P_SLOTS);
+    else
+        judge_prog.call(ctx, P_DECIDE);
+    return decide_end(j.e, j.cfg, 1);
+}
+
+int kf_decide(struct bpf_raw_tracepoint_args *ctx) {
+    struct judged j = {};
+    if (!judged_event(&j))
+        return 0;
+    int verdict = kf_final(j.e, j.e->type, j.cfg, j.ks);
+    if (verdict == KF_NEEDS_CONTAINS) {
+        judge_prog.call(ctx, P_CONTAINS);
+        verdict = KF_PASS;
+    }
+    return decide_end(j.e, j.cfg, verdict == KF_PASS);
+}
+
+int kf_contains(struct bpf_raw_tracepoint_args *ctx) {
+    struct judged j = {};
+    if (!judged_event(&j))
+        return 0;
+    return decide_end(j.e, j.cfg, kf_stage2(j.e, j.e->type, j.cfg, j.ks));
+}
+
+/* Generic exit of a stash-path syscall: the stash must hold the same syscall. `child_ok`
+ * marks a clone-family exit where a missing stash with ret 0 is the child's return. */
 static __always_inline int exit_common(long ret, u16 type, int child_ok) {
     u64 id = bpf_get_current_pid_tgid();
     struct evt *e = stash.lookup(&id);
@@ -210,7 +507,7 @@ static __always_inline int exit_common(long ret, u16 type, int child_ok) {
             fill_common(c, 0);
             c->a[0] = 0;
             c->a[1] = 1;    /* marks the child side */
-            emit(c);
+            finish(c);
         }
         return 0;
     }
@@ -220,15 +517,8 @@ static __always_inline int exit_common(long ret, u16 type, int child_ok) {
     }
     fill_common(e, ret);
     exit_reads(e, ret);
-#ifdef WANT_connect
-    if (type == EV_CONNECT && e->a[3])    /* a[3] = sock seen at TCP_SYN_SENT */
-        e->a[5] = sock_local_port(e->a[3]);
-#endif
-#ifdef WANT_listen
-    if (type == EV_LISTEN && e->a[2])     /* a[2] = sock seen at TCP_LISTEN */
-        e->a[3] = sock_local_port(e->a[2]);
-#endif
-    emit(e);
+    /* the stash entry is the record: finish() reads it in place, then it is deleted */
+    finish(e);
     stash.delete(&id);
     return 0;
 }
@@ -236,7 +526,6 @@ static __always_inline int exit_common(long ret, u16 type, int child_ok) {
 /* ---------------------------------------------------------------- process lifecycle */
 
 BPF_HASH(exitcodes, u64, s64, 4096);
-
 TRACEPOINT_PROBE(sched, sched_process_fork) {
     /* Runs in the parent, before the child can run: the state table learns the child here.
      * Also for the capturing process itself: its children are ordinary processes. */
@@ -244,8 +533,17 @@ TRACEPOINT_PROBE(sched, sched_process_fork) {
     if (!e)
         return 0;
     u64 id = bpf_get_current_pid_tgid();
+    u32 child = (u32)args->child_pid;
+    u32 me = (u32)id;
+    struct commrec *mine = exec_comm.lookup(&me);
+    if (mine) {
+        struct commrec copy = *mine;
+        exec_comm.update(&child, &copy);
+    }
+    struct forkrec f = {id >> 32, 0, bpf_ktime_get_boot_ns()};
+    fork_parent.update(&child, &f);
     struct evt *st = stash.lookup(&id);
-    e->a[0] = (u32)args->child_pid;
+    e->a[0] = child;
     e->a[1] = 0;
     e->a[2] = 0;
     if (st) {
@@ -262,12 +560,14 @@ TRACEPOINT_PROBE(sched, sched_process_fork) {
         }
     }
     fill_common(e, 0);
-    emit(e);
+    finish(e);
     return 0;
 }
 
 TRACEPOINT_PROBE(sched, sched_process_exit) {
     u64 id = bpf_get_current_pid_tgid();
+    u32 tid = (u32)id;
+    exec_comm.delete(&tid);
     struct evt *e = stash_begin(EV_PROCEXIT);
     if (!e)
         return 0;
@@ -279,7 +579,7 @@ TRACEPOINT_PROBE(sched, sched_process_exit) {
         exitcodes.delete(&id);
     stash.delete(&id);
     fill_common(e, 0);
-    emit(e);
+    finish(e);
     return 0;
 }
 
@@ -328,8 +628,12 @@ static __always_inline struct exec_evt *exec_begin(u16 type) {
     x->h.type = type;
     x->h.nstr = 0;
     x->h.flags = 0;
+    x->h.rflags = 0;
     x->h.xptr = 0;
     x->h.res = 0;
+    x->h.slen[0] = 0;
+    x->h.slen[1] = 0;
+    x->h.slen[2] = 0;
     return x;
 }
 
@@ -341,6 +645,17 @@ static __always_inline void exec_commit(struct exec_evt *x, const char *const *a
     exec_stash.update(&id, x);
 }
 
+/* Exec records are large and always lifecycle: sent whole to lane 0. */
+static __always_inline void exec_send(struct exec_evt *x) {
+    u32 type = x->h.type;
+    if (type >= NTYPES)
+        return;
+    count(type, C_SEEN);
+    flood_check(x->h.pid, x->h.ts);
+    x->h.rflags |= RF_MATCHED;
+    send(x, sizeof(*x), type, 0);
+}
+
 static __always_inline int exec_exit(long ret, u16 type) {
     u64 id = bpf_get_current_pid_tgid();
     struct exec_evt *x = exec_stash.lookup(&id);
@@ -348,8 +663,7 @@ static __always_inline int exec_exit(long ret, u16 type) {
         return 0;
     if (x->h.type == type) {
         fill_common(&x->h, ret);
-        if (events.ringbuf_output(x, sizeof(*x), 0) != 0)
-            count_lost();
+        exec_send(x);
     }
     exec_stash.delete(&id);
     return 0;
@@ -389,6 +703,10 @@ TRACEPOINT_PROBE(sched, sched_process_exec) {
      * non-leader thread that execs takes over the leader's tid: its stash is looked up
      * under the old tid.  sys_exit_execve(at) then only sees failures. */
     u64 id = bpf_get_current_pid_tgid();
+    u32 tid = (u32)id;
+    struct commrec now = {};
+    bpf_get_current_comm(now.comm, sizeof(now.comm));
+    exec_comm.update(&tid, &now);
     u64 key = id;
     if (args->old_pid != args->pid)
         key = (id & 0xffffffff00000000ULL) | (u32)args->old_pid;
@@ -396,8 +714,7 @@ TRACEPOINT_PROBE(sched, sched_process_exec) {
     if (!x)
         return 0;
     fill_common(&x->h, 0);
-    if (events.ringbuf_output(x, sizeof(*x), 0) != 0)
-        count_lost();
+    exec_send(x);
     exec_stash.delete(&key);
     return 0;
 }
@@ -450,133 +767,116 @@ TRACEPOINT_PROBE(syscalls, sys_enter_vfork) {
 }
 TRACEPOINT_PROBE(syscalls, sys_exit_vfork) { return exit_common(args->ret, EV_VFORK, 1); }
 
-/* ---------------------------------------------------------------- special syscalls */
+/* ---------------------------------------------------------------- plain syscalls at exit */
+
+BPF_PROG_ARRAY(exit_progs, 512);
+
+/* Argument n of the syscall, from the user registers saved at entry (x86_64 ABI order). */
+static __always_inline u64 sys_arg(struct pt_regs *regs, int n) {
+    u64 v = 0;
+    u32 off = n == 0 ? OFF_REGS_DI : n == 1 ? OFF_REGS_SI : n == 2 ? OFF_REGS_DX :
+              n == 3 ? OFF_REGS_R10 : n == 4 ? OFF_REGS_R8 : OFF_REGS_R9;
+    bpf_probe_read_kernel(&v, sizeof(v), (void *)regs + off);
+    return v;
+}
+
+RAW_TRACEPOINT_PROBE(sys_exit) {
+    struct pt_regs *regs = (struct pt_regs *)ctx->args[0];
+    s64 nr = -1;
+    bpf_probe_read_kernel(&nr, sizeof(nr), (void *)regs + OFF_REGS_ORIG_AX);
+    if (nr < 0 || nr >= 512)
+        return 0;
+    exit_progs.call(ctx, (u32)nr);
+    return 0;
+}
+
+/* The common head of a generated exit program. */
+#define PLAIN_EXIT_BEGIN(type) \
+    struct pt_regs *regs = (struct pt_regs *)ctx->args[0]; \
+    long ret = (long)ctx->args[1]; \
+    if (IS_SELF()) return 0; \
+    struct evt *e = record_begin(type); \
+    if (!e) return 0;
+
+static __always_inline int plain_end(struct bpf_raw_tracepoint_args *ctx, struct evt *e, long ret) {
+    fill_common(e, ret);
+    judge_prog.call(ctx, 0);
+    return 0;
+}
+
+#define PLAIN_EXIT_END() return plain_end(ctx, e, ret);
 
 #ifdef WANT_openat2
-TRACEPOINT_PROBE(syscalls, sys_enter_openat2) {
-    struct evt *e = stash_begin(EV_OPENAT2);
-    if (!e)
-        return 0;
+int sx_openat2(struct bpf_raw_tracepoint_args *ctx) {
+    PLAIN_EXIT_BEGIN(EV_OPENAT2)
     u64 how[3] = {0, 0, 0};   /* struct open_how { u64 flags, mode, resolve; } */
-    bpf_probe_read_user(how, sizeof(how), (void *)args->how);
-    e->a[0] = (u64)args->dfd;
+    bpf_probe_read_user(how, sizeof(how), (void *)sys_arg(regs, 2));
+    e->a[0] = sys_arg(regs, 0);
     e->a[1] = how[0];
     e->a[2] = how[1];
     e->a[3] = how[2];
-    STR(e, 0, args->filename);
-    stash_commit(e);
-    return 0;
+    STR(e, 0, sys_arg(regs, 1));
+    PLAIN_EXIT_END()
 }
-TRACEPOINT_PROBE(syscalls, sys_exit_openat2) { return exit_common(args->ret, EV_OPENAT2, 0); }
 #endif
 
+/* The socket behind descriptor `fd` (struct sock *), through file->private_data. */
+static __always_inline u64 fd_sock(s64 fd) {
+    u64 file = fd_file(fd);
+    u64 socket = read_u64(file + OFF_FILE_PRIVATE);
+    return read_u64(socket + OFF_SOCKET_SK);
+}
+
 #ifdef WANT_connect
-TRACEPOINT_PROBE(syscalls, sys_enter_connect) {
-    struct evt *e = stash_begin(EV_CONNECT);
-    if (!e)
-        return 0;
-    e->a[0] = (u64)args->fd;
+/* connect: the remote address as passed; the local end as the kernel bound it (a[3] = the
+ * socket when its local port is known, a[4] = IPv4 address, a[5] = port, slot 1 = IPv6). */
+int sx_connect(struct bpf_raw_tracepoint_args *ctx) {
+    PLAIN_EXIT_BEGIN(EV_CONNECT)
+    s64 fd = (s64)(s32)sys_arg(regs, 0);
+    e->a[0] = (u64)fd;
+    e->a[1] = 0;
+    e->a[2] = 0;
     e->a[3] = 0;
     e->a[4] = 0;
     e->a[5] = 0;
-    BYTES(e, 0, args->uservaddr, args->addrlen);
-    stash_commit(e);
-    return 0;
+    BYTES(e, 0, sys_arg(regs, 1), sys_arg(regs, 2));
+    u64 sk = fd_sock(fd);
+    if (sk) {
+        u16 family = 0, port = 0;
+        bpf_probe_read_kernel(&family, 2, (void *)(sk + OFF_SKC_FAMILY));
+        bpf_probe_read_kernel(&port, 2, (void *)(sk + OFF_SKC_NUM));
+        if (port && family == 2) {
+            u32 a4 = 0;
+            bpf_probe_read_kernel(&a4, 4, (void *)(sk + OFF_SKC_RCV_SADDR));
+            e->a[3] = sk;
+            e->a[4] = a4;
+            e->a[5] = port;
+        } else if (port && family == 10) {
+            bpf_probe_read_kernel(e->s[1], 16, (void *)(sk + OFF_SKC_V6_RCV_SADDR));
+            e->slen[1] = 16;
+            e->nstr = 2;
+            e->a[3] = sk;
+            e->a[5] = port;
+        }
+    }
+    PLAIN_EXIT_END()
 }
-TRACEPOINT_PROBE(syscalls, sys_exit_connect) { return exit_common(args->ret, EV_CONNECT, 0); }
 #endif
 
 #ifdef WANT_listen
-TRACEPOINT_PROBE(syscalls, sys_enter_listen) {
-    struct evt *e = stash_begin(EV_LISTEN);
-    if (!e)
-        return 0;
-    e->a[0] = (u64)args->fd;
-    e->a[1] = (u64)args->backlog;
-    e->a[2] = 0;
-    e->a[3] = 0;
-    stash_commit(e);
-    return 0;
-}
-TRACEPOINT_PROBE(syscalls, sys_exit_listen) { return exit_common(args->ret, EV_LISTEN, 0); }
-#endif
-
-#if defined(WANT_connect) || defined(WANT_listen)
-TRACEPOINT_PROBE(sock, inet_sock_set_state) {
-    /* Inside connect() a TCP socket goes CLOSE -> SYN_SENT, inside listen() -> LISTEN, both in
-     * the caller's context: remember the socket (its local port is read at exit) and, for
-     * connect, the local address routing chose. */
-    if (args->newstate != 2 /* TCP_SYN_SENT */ && args->newstate != 10 /* TCP_LISTEN */)
-        return 0;
-    u64 id = bpf_get_current_pid_tgid();
-    struct evt *e = stash.lookup(&id);
-    if (!e)
-        return 0;
-#ifdef WANT_listen
-    if (e->type == EV_LISTEN && args->newstate == 10) {
-        e->a[2] = (u64)args->skaddr;
-        return 0;
-    }
-#endif
-    if (e->type != EV_CONNECT || args->newstate != 2)
-        return 0;
-    e->a[3] = (u64)args->skaddr;
-    if (args->family == 2) {
-        u32 a4 = 0;
-        __builtin_memcpy(&a4, args->saddr, 4);
-        e->a[4] = a4;
-        e->slen[1] = 0;
-    } else {
-        bpf_probe_read_kernel(e->s[1], 16, args->saddr_v6);
-        e->slen[1] = 16;
-    }
-    e->nstr = 2;
-    return 0;
+int sx_listen(struct bpf_raw_tracepoint_args *ctx) {
+    PLAIN_EXIT_BEGIN(EV_LISTEN)
+    s64 fd = (s64)(s32)sys_arg(regs, 0);
+    e->a[0] = (u64)fd;
+    e->a[1] = sys_arg(regs, 1);
+    u64 sk = fd_sock(fd);
+    u16 port = 0;
+    if (sk)
+        bpf_probe_read_kernel(&port, 2, (void *)(sk + OFF_SKC_NUM));
+    e->a[2] = port ? sk : 0;
+    e->a[3] = port;
+    PLAIN_EXIT_END()
 }
 #endif
 
-#ifdef INIT_MODULE_RAW
-/* Kernels without CONFIG_MODULES have no init_module/finit_module tracepoints: the raw
- * syscall tracepoints with an id filter stand in (costs a check on every syscall). */
-TRACEPOINT_PROBE(raw_syscalls, sys_enter) {
-    long nr = args->id;
-#ifdef WANT_init_module
-    if (nr == 175) {
-        struct evt *e = stash_begin(EV_INIT_MODULE);
-        if (!e)
-            return 0;
-        e->a[0] = args->args[1];
-        STR(e, 0, args->args[2]);
-        stash_commit(e);
-        return 0;
-    }
-#endif
-#ifdef WANT_finit_module
-    if (nr == 313) {
-        struct evt *e = stash_begin(EV_FINIT_MODULE);
-        if (!e)
-            return 0;
-        e->a[0] = args->args[0];
-        e->a[1] = args->args[2];
-        STR(e, 0, args->args[1]);
-        stash_commit(e);
-        return 0;
-    }
-#endif
-    return 0;
-}
-TRACEPOINT_PROBE(raw_syscalls, sys_exit) {
-    long nr = args->id;
-#ifdef WANT_init_module
-    if (nr == 175)
-        return exit_common(args->ret, EV_INIT_MODULE, 0);
-#endif
-#ifdef WANT_finit_module
-    if (nr == 313)
-        return exit_common(args->ret, EV_FINIT_MODULE, 0);
-#endif
-    return 0;
-}
-#endif
-
-/* ---------------------------------------------------------------- generated handlers */
+/* ---------------------------------------------------------------- generated exit programs */

@@ -183,8 +183,9 @@ _NET = [
 SYSCALLS: dict[str, Syscall] = {sc.type: sc for sc in _FILE + _PROC + _NET}
 
 PROCEXIT = "procexit"
+FLOOD = "flood"
 # Record types that are not syscalls (numbers after the syscalls).
-INTERNAL = ("sched_fork", PROCEXIT)
+INTERNAL = ("sched_fork", PROCEXIT, FLOOD)
 SUPPORTED: frozenset[str] = frozenset(SYSCALLS) | {PROCEXIT}
 
 # Types whose handlers probe.c always compiles: the state table needs them whatever is wanted.
@@ -205,6 +206,39 @@ FD_USERS = FD_STATE | frozenset((
 
 TYPE_NUMBERS: dict[str, int] = {name: i + 1 for i, name in enumerate(list(SYSCALLS) + list(INTERNAL))}
 TYPE_NAMES: dict[int, str] = {n: name for name, n in TYPE_NUMBERS.items()}
+#: size of the probe's per-type tables (type numbers are 1..NTYPES-1)
+NTYPES = len(TYPE_NUMBERS) + 1
+
+# Always sent, in the reserved lane: without them the process table is wrong.
+LIFECYCLE = ALWAYS | PROC_STATE | {PROCEXIT, "sched_fork", FLOOD}
+OPEN_TYPES = frozenset(("open", "openat", "openat2", "creat"))
+# Syscalls whose return value is a new descriptor (pipe/pipe2 return two, in their `_fds` slot).
+FD_CREATORS = OPEN_TYPES | frozenset(("socket", "accept", "accept4", "dup", "dup2", "dup3",
+                                      "memfd_create", "userfaultfd", "bpf"))
+PIPES = frozenset(("pipe", "pipe2"))
+# Handlers that need data from syscall entry (the stash path) or are written in probe.c.
+ENTER_TYPES = ALWAYS
+HANDWRITTEN_EXIT = frozenset(("openat2", "connect", "listen"))
+
+# x86_64 syscall numbers (a stable ABI) of the syscalls read at exit.
+SYSCALL_NR_X86_64: dict[str, int] = {
+    "open": 2, "openat": 257, "openat2": 437, "creat": 85, "unlink": 87, "unlinkat": 263,
+    "rmdir": 84, "rename": 82, "renameat": 264, "renameat2": 316, "link": 86, "linkat": 265,
+    "symlink": 88, "symlinkat": 266, "chmod": 90, "fchmod": 91, "fchmodat": 268, "mkdir": 83,
+    "mkdirat": 258, "mount": 165, "umount2": 166, "chdir": 80, "fchdir": 81, "setuid": 105,
+    "setgid": 106, "setresuid": 117, "setresgid": 119, "ptrace": 101, "kill": 62,
+    "init_module": 175, "finit_module": 313, "bpf": 321, "unshare": 272, "setns": 308,
+    "userfaultfd": 323, "memfd_create": 319, "mprotect": 10, "mmap": 9,
+    "process_vm_writev": 311, "socket": 41, "bind": 49, "listen": 50, "connect": 42,
+    "accept": 43, "accept4": 288, "sendto": 44, "recvfrom": 45, "close": 3, "dup": 32,
+    "dup2": 33, "dup3": 292, "pipe": 22, "pipe2": 293,
+}
+# Argument positions of syscalls without a syscalls:sys_enter_* tracepoint to read them from
+# (kernels built without CONFIG_MODULES have none for the module syscalls).
+ARG_INDEX_FALLBACK: dict[str, dict[str, int]] = {
+    "init_module": {"umod": 0, "len": 1, "uargs": 2},
+    "finit_module": {"fd": 0, "uargs": 1, "flags": 2},
+}
 
 
 def capture_set(wanted: set[str] | frozenset[str] | None) -> frozenset[str]:

@@ -1,0 +1,54 @@
+"""Alerts falcoish raises about itself (not from a rule): a syscall flood.
+
+Why an alert and not only a log line: a process that floods the kernel with syscalls may be
+trying to blind the detector (fill its buffers, then act); the people who read alerts must
+see it, through the same channels, with the drop counts that say whether it worked.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any, Callable
+
+from .output.format import HOSTNAME, Alert
+
+FLOOD_RULE = "Falco internal: syscall flood"
+FLOOD_TAGS = ("falcoish", "evasion", "internal")
+#: at most this many flood alerts per second whatever the number of flooding processes
+GLOBAL_RATE = 5.0
+
+
+def _printable(text: str) -> str:
+    """A process name as alert text: control characters cannot end the line or move the cursor."""
+    return "".join(ch if ch.isprintable() else f"\\x{ord(ch):02x}" for ch in text)
+
+
+def flood_alert(notice: Any, drops: dict[str, dict[str, int]], hostname: str = HOSTNAME) -> Alert:
+    """The alert for one FloodNotice (sources/live/decoder.py); `drops` = per-lane counts."""
+    comm = _printable(notice.comm)
+    text = (f"Syscall flood from pid {notice.pid} ({comm}) at {notice.rate:,.0f}/s for "
+            f"{notice.windows} s: possible evasion attempt (dropped in kernel: reserved lane "
+            f"{drops['reserved']['dropped']}, bulk lane {drops['bulk']['dropped']})")
+    fields = {"proc.pid": notice.pid, "proc.name": comm, "evt.rate": round(notice.rate),
+              "kernel.drops.reserved": drops["reserved"]["dropped"],
+              "kernel.drops.bulk": drops["bulk"]["dropped"]}
+    return Alert(notice.ts, FLOOD_RULE, "Critical", "internal", FLOOD_TAGS,
+                 f"{FLOOD_RULE}: {text}", fields, hostname)
+
+
+def flood_alerts(emit: Callable[[Alert], None], drops: Callable[[], dict[str, dict[str, int]]],
+                 counted: Callable[[], None]) -> Callable[[Any], None]:
+    """A FloodNotice callback that emits alerts, at most GLOBAL_RATE per second (the probe
+    already sends at most one notice per process per rate-limit period)."""
+    allowance = [GLOBAL_RATE, time.monotonic()]
+
+    def on_flood(notice: Any) -> None:
+        now = time.monotonic()
+        allowance[0] = min(GLOBAL_RATE, allowance[0] + (now - allowance[1]) * GLOBAL_RATE)
+        allowance[1] = now
+        if allowance[0] < 1:
+            return
+        allowance[0] -= 1
+        counted()
+        emit(flood_alert(notice, drops()))
+    return on_flood

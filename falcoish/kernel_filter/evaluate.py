@@ -1,0 +1,66 @@
+"""Evaluate a kernel filter formula in Python, with the probe's three-valued semantics.
+
+Why: the property that matters (every event a rule matches passes the filter) is tested on
+generated events, and the kernel's own evaluation is checked against this one.  A source
+says what the kernel would know of an event through `Values`; a test whose value is unknown
+satisfies a literal of either polarity.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+from .ir import DNF, IntTest, StrTest, Test, Untestable
+
+
+class Values(Protocol):
+    """The kernel's view of one event."""
+
+    def string(self, view: str) -> bytes | None:
+        """The bytes of a string view, or None when the probe would not know them."""
+
+    def integer(self, operand: str) -> int:
+        """An integer operand, decoded as user space decodes it."""
+
+
+def holds(test: Test, values: Values) -> bool | None:
+    """True/False, or None when unknown."""
+    if isinstance(test, StrTest):
+        s = values.string(test.view)
+        if s is None:
+            return None
+        return (s in _encoded(test.eq)
+                or any(s.startswith(p) for p in _encoded(test.prefix))
+                or any(s.endswith(p) for p in _encoded(test.suffix))
+                or any(p in s for p in _encoded(test.contains)))
+    v = values.integer(test.operand) & test.mask
+    if test.op == "in":
+        return v in test.values
+    if test.op == "any":
+        return v != 0
+    c = test.values[0]
+    return {"lt": v < c, "le": v <= c, "gt": v > c, "ge": v >= c}[test.op]
+
+
+def passes(dnf: DNF, values: Values) -> bool:
+    """Would the probe send this event?"""
+    memo: dict[Test, bool | None] = {}
+    for term in dnf:
+        ok = True
+        for lit in term:
+            atom = lit.atom
+            if isinstance(atom, Untestable):
+                continue
+            if atom not in memo:
+                memo[atom] = holds(atom, values)
+            value = memo[atom]
+            if value is not None and value != lit.positive:
+                ok = False
+                break
+        if ok:
+            return True
+    return False
+
+
+def _encoded(values: frozenset[str]) -> tuple[bytes, ...]:
+    return tuple(v.encode() for v in values)

@@ -1,0 +1,307 @@
+"""The kernel filter and per-type policy, encoded into the probe's tables (see kfilter.c).
+
+Why its own module: the formulas of falcoish/kernel_filter are about tests and terms; the
+probe wants bit numbers, trie entries with accumulated prefix bits, needle and integer-test
+arrays, and the policy that says what the state table needs of each type.  Two banks of
+every table let a reload swap filters atomically: the new one is written into the bank no
+event reads, then one word (`kf_config.bank`) flips, then the old bank is cleared.
+"""
+
+from __future__ import annotations
+
+import ctypes
+from dataclasses import dataclass, field
+from typing import Any, Iterable
+
+from ...kernel_filter.ir import IntTest, StrTest, Test, atoms, testable
+from ...kernel_filter.plan import TypeFilter
+from . import spec
+
+KF_TERMS, KF_INTS, KF_NEEDLE, KF_KEY, KF_STR = 48, 32, 32, 256, 253
+K_FWD, K_DIR, K_REV, K_BASE, K_COMM, K_CONT = 0, 3, 6, 9, 12, 13
+ST_NONE, ST_ALWAYS, ST_OPEN, ST_CLOSE = 0, 1, 2, 3
+#: view kind -> requirement level (need index within a slot): whole, absolute, normal, no //
+LEVELS = {"raw": 0, "abs": 1, "path": 2, "rawc": 3, "dir": 2, "base": 2}
+DECODE = {"i64": 0, "fd": 1, "i32": 1, "u32": 2, "u64": 3}
+INT_OPS = {"in": 0, "any": 1, "lt": 2, "le": 3, "gt": 4, "ge": 5}
+
+
+@dataclass
+class Policy:
+    """What the probe does with one event type besides judging it (see probe.c `decide`)."""
+
+    lifecycle: bool = False
+    filter: bool = False
+    match_all: bool = False
+    state: int = ST_NONE
+    creates_fd: int = 0
+    pipe_slot: int = 0
+    flags_arg: int = 0
+    track_all: bool = False
+    lane1_only: bool = False
+
+
+@dataclass
+class Encoded:
+    """One type's tables, ready to write."""
+
+    policy: Policy
+    terms: list[tuple[int, int]] = field(default_factory=list)
+    ints: list[tuple[int, int, int, int, int, int]] = field(default_factory=list)
+    cont: list[int] = field(default_factory=lambda: [0] * 3)       # contains tests per slot
+    first: list[int] = field(default_factory=lambda: [0] * 4)      # bytes that start a needle
+    strings: dict[tuple[int, bytes], list[int]] = field(default_factory=dict)   # -> [prefix, exact]
+    need: list[int] = field(default_factory=lambda: [0] * 13)
+    lookups: int = 0
+    always_unknown: int = 0
+
+
+def policies(attached: Iterable[str], wanted: frozenset[str], filters: dict[str, TypeFilter] | None,
+             ) -> dict[str, Policy]:
+    """The policy of every attached type.  `filters` None: no kernel filtering (every event
+    of an attached type is sent; every new descriptor is tracked)."""
+    out: dict[str, Policy] = {}
+    for name in sorted(set(attached) | {spec.PROCEXIT, "sched_fork", spec.FLOOD}):
+        p = Policy(lifecycle=name in spec.LIFECYCLE)
+        sc = spec.SYSCALLS.get(name)
+        if name in spec.FD_CREATORS:
+            p.creates_fd = 1
+        elif name in spec.PIPES and sc is not None:
+            p.creates_fd, p.pipe_slot = 2, sc.positions["_fds"][1]
+        if filters is None:
+            p.match_all = name in wanted
+            p.state = ST_ALWAYS
+            p.track_all = True
+        else:
+            tf = filters.get(name)
+            if name in wanted and tf is not None and tf.rules:
+                p.filter = not tf.open
+                p.match_all = tf.open
+                p.lane1_only = tf.open
+            if name in spec.OPEN_TYPES:
+                p.state = ST_OPEN
+                p.flags_arg = sc.positions["flags"][1] if sc is not None and "flags" in sc.positions else 5
+            elif name == "close":
+                p.state = ST_CLOSE
+            elif name in spec.FD_STATE:
+                p.state = ST_ALWAYS
+        out[name] = p
+    return out
+
+
+def encode(tf: TypeFilter | None, policy: Policy) -> Encoded:
+    """The tables of one type (its filter is only encoded when the policy judges it)."""
+    enc = Encoded(policy)
+    if tf is None or not policy.filter:
+        return enc
+    tests = atoms(tf.dnf)
+    bits = {t: i for i, t in enumerate(tests[:64])}
+    for test, bit in bits.items():
+        _encode_test(enc, test, 1 << bit)
+    for term in sorted(tf.dnf, key=len):
+        pos = neg = 0
+        for lit in testable(term):
+            bit = 1 << bits[lit.atom]  # type: ignore[index]
+            if lit.positive:
+                pos |= bit
+            else:
+                neg |= bit
+        enc.terms.append((pos, neg))
+    if len(enc.terms) > KF_TERMS:
+        raise ValueError(f"{tf.event_type}: {len(enc.terms)} terms, the probe takes {KF_TERMS}")
+    return enc
+
+
+def _encode_test(enc: Encoded, test: Test, bit: int) -> None:
+    if isinstance(test, IntTest):
+        _encode_int(enc, test, bit)
+        return
+    view = test.view
+    if view == "comm":
+        enc.need[12] |= bit
+        if test.suffix or test.contains:
+            enc.always_unknown |= bit
+        for v in test.eq:
+            _string(enc, K_COMM, v.encode(), bit, exact=True)
+        for v in test.prefix:
+            _string(enc, K_COMM, v.encode(), bit, exact=False)
+        return
+    kind, slot = view.rstrip("0123456789"), int(view[len(view.rstrip("0123456789")):])
+    enc.need[slot * 4 + LEVELS[kind]] |= bit
+    if kind == "dir":
+        for v in test.eq:
+            _string(enc, K_DIR + slot, v.encode(), bit, exact=True)
+        if test.prefix or test.suffix or test.contains:
+            enc.always_unknown |= bit
+        return
+    if kind == "base":
+        for v in test.eq:
+            _string(enc, K_BASE + slot, v.encode()[::-1], bit, exact=True)
+        if test.prefix or test.suffix or test.contains:
+            enc.always_unknown |= bit
+        return
+    for v in test.eq:
+        _string(enc, K_FWD + slot, v.encode(), bit, exact=True)
+    for v in test.prefix:
+        _string(enc, K_FWD + slot, v.encode(), bit, exact=False)
+    for v in test.suffix:
+        _string(enc, K_REV + slot, v.encode()[::-1], bit, exact=False)
+    for v in test.contains:
+        needle = v.encode()
+        if not needle or len(needle) > KF_NEEDLE:
+            enc.always_unknown |= bit       # "" is in every string; too long: not held
+            continue
+        _string(enc, K_CONT + slot, needle, bit, exact=False)
+        enc.cont[slot] |= bit
+        enc.first[needle[0] >> 6] |= 1 << (needle[0] & 63)
+
+
+def _string(enc: Encoded, kind: int, value: bytes, bit: int, exact: bool) -> None:
+    if len(value) > KF_STR:
+        enc.always_unknown |= bit
+        return
+    entry = enc.strings.setdefault((kind, value), [0, 0])
+    entry[1 if exact else 0] |= bit
+    enc.lookups |= 1 << kind
+
+
+def _encode_int(enc: Encoded, test: IntTest, bit: int) -> None:
+    """Integer tests as the probe compares them: masked 64-bit values, signed or unsigned as
+    the operand decodes.  A negative constant against an unsigned operand is decided here
+    (such an operand is never negative), so the kernel never compares bit patterns wrongly."""
+    operand, decode = _operand(test.operand)
+    index = bit.bit_length() - 1
+    unsigned = decode >= 2
+    rows: list[tuple[int, int, int, int, int, int]] = []
+    if test.op == "any":
+        rows.append((operand, decode, INT_OPS["any"], index, test.mask & _U64, 0))
+    elif test.op == "in":
+        for value in test.values:
+            if unsigned and value < 0:
+                continue                       # never equal
+            rows.append((operand, decode, INT_OPS["in"], index, test.mask & _U64, value & _U64))
+    else:
+        constant = test.values[0]
+        if unsigned and constant < 0:
+            if test.op in ("gt", "ge"):        # always true: v >= 0 (unsigned)
+                rows.append((operand, decode, INT_OPS["ge"], index, _U64, 0))
+        else:
+            rows.append((operand, decode, INT_OPS[test.op], index, test.mask & _U64, constant & _U64))
+    if len(enc.ints) + len(rows) > KF_INTS:
+        enc.always_unknown |= bit
+        return
+    enc.ints.extend(rows)
+
+
+def _operand(name: str) -> tuple[int, int]:
+    if name == "res":
+        return 6, 0
+    if name == "fdnum":
+        return 7, 0
+    index, _, kind = name[1:].partition(":")
+    return int(index), DECODE[kind]
+
+
+_U64 = (1 << 64) - 1
+
+
+def trie_entries(enc: Encoded) -> list[tuple[int, bytes, int, int]]:
+    """(kind, value, prefix bits, exact bits) with each entry's prefix bits including those of
+    every shorter entry it extends (the trie returns only the longest match)."""
+    by_kind: dict[int, list[tuple[bytes, list[int]]]] = {}
+    for (kind, value), bits in enc.strings.items():
+        by_kind.setdefault(kind, []).append((value, bits))
+    out = []
+    for kind, entries in by_kind.items():
+        for value, (prefix, exact) in entries:
+            acc = prefix
+            for other, (oprefix, _) in entries:
+                if len(other) < len(value) and value.startswith(other):
+                    acc |= oprefix
+            out.append((kind, value, acc, exact))
+    return out
+
+
+class FilterTables:
+    """Writes encoded types into the probe's maps, one bank at a time."""
+
+    def __init__(self, bpf: Any) -> None:
+        self.bpf = bpf
+        self._written: dict[int, list[Any]] = {0: [], 1: []}
+        self.bank = 0
+        self._installed = False
+
+    def install(self, encoded: dict[str, Encoded]) -> None:
+        """Write `encoded` into the idle bank (or bank 0 the first time) and make it live."""
+        bank = 0 if not self._installed else 1 - self.bank
+        self._clear(bank)
+        types, terms, ints = self.bpf[b"kf_types"], self.bpf[b"kf_terms"], self.bpf[b"kf_ints"]
+        strings = self.bpf[b"kf_strings"]
+        for name, enc in encoded.items():
+            num = spec.TYPE_NUMBERS[name]
+            base = bank * spec.NTYPES + num
+            termrow = terms.Leaf()
+            for i, (pos, neg) in enumerate(enc.terms):
+                termrow.pos[i], termrow.neg[i] = pos, neg
+            terms[ctypes.c_int(base)] = termrow
+            introw = ints.Leaf()
+            for i, (operand, decode, op, bit, mask, value) in enumerate(enc.ints):
+                t = introw.t[i]
+                t.operand, t.decode, t.op, t.bit, t.mask, t.value = operand, decode, op, bit, mask, value
+            ints[ctypes.c_int(base)] = introw
+            for kind, text, prefix, exact in trie_entries(enc):
+                key = strings.Key()
+                key.prefixlen = 8 * (3 + len(text))
+                head = bytes((bank, num, kind)) + text
+                ctypes.memmove(ctypes.addressof(key.data), head, len(head))
+                leaf = strings.Leaf()
+                leaf.prefix, leaf.exact, leaf.len = prefix, exact, len(text)
+                strings[key] = leaf
+                self._written[bank].append(key)
+            types[ctypes.c_int(base)] = self._type_row(types, enc, bank)
+        config = self.bpf[b"kf_config"]
+        conf = config[ctypes.c_int(0)]
+        conf.bank = bank
+        config[ctypes.c_int(0)] = conf
+        # The old bank is cleared at the next install, not now: an event judged while the
+        # bank flipped may still be reading it.
+        self.bank, self._installed = bank, True
+
+    @staticmethod
+    def _type_row(types: Any, enc: Encoded, bank: int) -> Any:
+        p = enc.policy
+        row = types.Leaf()
+        row.valid = 1
+        row.lifecycle, row.filter, row.match_all, row.state = p.lifecycle, p.filter, p.match_all, p.state
+        row.creates_fd, row.pipe_slot, row.flags_arg = p.creates_fd, p.pipe_slot, p.flags_arg
+        row.track_all, row.lane1_only = p.track_all, p.lane1_only
+        row.nterms, row.nints = len(enc.terms), len(enc.ints)
+        row.bank, row.lookups, row.always_unknown = bank, enc.lookups, enc.always_unknown
+        for i, mask in enumerate(enc.need):
+            row.need[i] = mask
+        for i, mask in enumerate(enc.cont):
+            row.cont[i] = mask
+        for i, mask in enumerate(enc.first):
+            row.first[i] = mask
+        return row
+
+    def _clear(self, bank: int) -> None:
+        strings = self.bpf[b"kf_strings"]
+        for key in self._written[bank]:
+            try:
+                del strings[key]
+            except KeyError:
+                pass
+        self._written[bank] = []
+        types = self.bpf[b"kf_types"]
+        for num in range(spec.NTYPES):
+            types[ctypes.c_int(bank * spec.NTYPES + num)] = types.Leaf()
+
+    def configure_flood(self, threshold: int, window_ns: int, sustain: int, quiet_ns: int) -> None:
+        config = self.bpf[b"kf_config"]
+        conf = config[ctypes.c_int(0)]
+        conf.flood_threshold, conf.window_ns, conf.sustain, conf.quiet_ns = threshold, window_ns, sustain, quiet_ns
+        config[ctypes.c_int(0)] = conf
+
+
+__all__ = ["Policy", "Encoded", "policies", "encode", "trie_entries", "FilterTables", "StrTest"]

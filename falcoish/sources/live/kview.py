@@ -1,0 +1,104 @@
+"""What the probe knows of one record: the `Values` the kernel filter is evaluated on.
+
+This is the Python statement of kfilter.c's string analysis and operand decoding (views are
+described in kfields.py).  The property tests evaluate filters on it, the bench uses it to
+say which share of a workload passes, and the kernel's own answers are checked against it.
+"""
+
+from __future__ import annotations
+
+import posixpath
+from typing import Any
+
+from . import spec
+from .kernel import HEADER, HEADER_SIZE, STR_SZ
+
+
+
+def is_normal(raw: bytes) -> bool:
+    """An absolute path that normalising leaves unchanged (so fd.name equals it)."""
+    return raw.startswith(b"/") and b"//" not in raw and posixpath.normpath(raw) == raw
+
+
+class RecordValues:
+    """The kernel's view of a raw record; `comm` is the thread's exec-time name (None when
+    the probe does not have it)."""
+
+    def __init__(self, rec: bytes, comm: bytes | None) -> None:
+        hdr = HEADER.unpack_from(rec)
+        self.hdr = hdr
+        self.comm = comm
+        self.res: int = hdr[12]
+        self.a: tuple[int, ...] = hdr[13:19]
+        nstr = hdr[6]
+        self.slots: list[tuple[bytes, bool]] = []
+        for i in range(3):
+            n = hdr[7 + i] if i < nstr else 0
+            raw = rec[HEADER_SIZE + i * STR_SZ: HEADER_SIZE + i * STR_SZ + max(n - 1, 0)]
+            self.slots.append((raw, 0 < n < STR_SZ))
+
+    def string(self, view: str) -> bytes | None:
+        if view == "comm":
+            return self.comm
+        kind = view.rstrip("0123456789")
+        raw, whole = self.slots[int(view[len(kind):])]
+        if not whole:
+            return None
+        if kind == "raw":
+            return raw
+        if kind == "abs":
+            return raw if raw.startswith(b"/") else None
+        if kind == "rawc":
+            return raw if b"//" not in raw else None
+        if not is_normal(raw):
+            return None
+        if kind == "path":
+            return raw
+        cut = raw.rfind(b"/")
+        if kind == "dir":
+            return raw[:cut] or b"/"
+        if kind == "base":
+            return raw[cut + 1:]
+        raise ValueError(f"unknown view {view}")
+
+    def integer(self, operand: str) -> int:
+        if operand == "res":
+            return self.res
+        if operand == "fdnum":
+            return self.res if self.res >= 0 else -1
+        index, _, kind = operand[1:].partition(":")
+        return decode(self.a[int(index)], kind)
+
+
+def decode(value: int, kind: str) -> int:
+    """A scalar argument as capture.py decodes it (spec.py field kinds)."""
+    if kind in ("fd", "i32"):
+        value &= 0xFFFFFFFF
+        return value - (1 << 32) if value >= 1 << 31 else value
+    if kind == "u32":
+        return value & 0xFFFFFFFF
+    if kind == "i64":
+        return value - (1 << 64) if value >= 1 << 63 else value
+    return value
+
+
+def pack_record(type_name: str, *, tid: int = 1000, pid: int | None = None, res: int = 0,
+                a: tuple[int, ...] = (0,) * 6, strings: tuple[bytes | None, ...] = (),
+                comm: bytes = b"", uid: int = 0, rflags: int = 0, ts: int = 1) -> bytes:
+    """A record as the probe sends it (for tests and the bench).  A string slot given as
+    bytes is read whole when shorter than the read limit (a longer one is cut, as the probe
+    would); None marks an unreadable slot."""
+    lens, body = [], b""
+    for s in strings:
+        if s is None:
+            lens.append(0)
+            body += b"\0" * STR_SZ
+            continue
+        cut = s[: STR_SZ - 1]
+        lens.append(len(cut) + 1)
+        body += (cut + b"\0").ljust(STR_SZ, b"\0")
+    lens += [0] * (3 - len(lens))
+    a6: Any = tuple((v & (1 << 64) - 1) for v in a) + (0,) * (6 - len(a))
+    hdr = HEADER.pack(ts, tid, pid if pid is not None else tid, uid, 0, spec.TYPE_NUMBERS[type_name],
+                      len(strings), *lens, 0, rflags, res, *a6, 0, 0, comm)
+    return hdr + body
