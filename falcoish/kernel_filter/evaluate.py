@@ -22,6 +22,10 @@ class Values(Protocol):
     def integer(self, operand: str) -> int:
         """An integer operand, decoded as user space decodes it."""
 
+    def window(self) -> int:
+        """How many start positions the probe searches for a `contains` needle; in a longer
+        string a needle not found in them is unknown."""
+
 
 def holds(test: Test, values: Values) -> bool | None:
     """True/False, or None when unknown."""
@@ -29,10 +33,13 @@ def holds(test: Test, values: Values) -> bool | None:
         s = values.string(test.view)
         if s is None:
             return None
-        return (s in _encoded(test.eq)
-                or any(s.startswith(p) for p in _encoded(test.prefix))
-                or any(s.endswith(p) for p in _encoded(test.suffix))
-                or any(p in s for p in _encoded(test.contains)))
+        if (s in _encoded(test.eq) or any(s.startswith(p) for p in _encoded(test.prefix))
+                or any(s.endswith(p) for p in _encoded(test.suffix))):
+            return True
+        window = values.window()
+        if any(0 <= s.find(p) < window for p in _encoded(test.contains)):
+            return True
+        return None if test.contains and len(s) > window else False
     v = values.integer(test.operand) & test.mask
     if test.op == "in":
         return v in test.values

@@ -12,6 +12,7 @@ from typing import Any
 
 from . import spec
 from .kernel import HEADER, HEADER_SIZE, STR_SZ
+from .kfilter_maps import KF_STR
 
 
 
@@ -60,6 +61,9 @@ class RecordValues:
         if kind == "base":
             return raw[cut + 1:]
         raise ValueError(f"unknown view {view}")
+
+    def window(self) -> int:
+        return KF_STR
 
     def integer(self, operand: str) -> int:
         if operand == "res":
