@@ -147,6 +147,23 @@ def test_events_prints_needed_types(rules: str, capsys: pytest.CaptureFixture[st
     assert capsys.readouterr().out.strip() == "openat"
 
 
+def test_events_kernel_filter_prints_the_filter_and_what_keeps_a_type_open(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    rules_file = tmp_path / "kf.yaml"
+    rules_file.write_text(
+        "- rule: shadow read\n  desc: d\n  condition: evt.type = openat and fd.name = /etc/shadow"
+        " and not proc.name in (login, su)\n  output: o\n  priority: WARNING\n"
+        "- rule: container unlink\n  desc: d\n  condition: evt.type = unlinkat and container.id != host\n"
+        "  output: o\n  priority: WARNING\n")
+    assert main(["events", "--no-defaults", "-r", str(rules_file), "--kernel-filter"]) == 0
+    out = capsys.readouterr().out
+    assert re.search(r"^openat: 1 rule\(s\): pass when any of 1 term\(s\) holds", out, re.M), out
+    assert "fd.name = /etc/shadow and not proc.name in (login, su)" in out, out
+    assert re.search(r"^unlinkat: 1 rule\(s\): WIDE OPEN", out, re.M), out
+    assert "rule 'container unlink': container.id != host" in out, out
+    assert "always sent (process lifecycle" not in out      # no lifecycle type is rule-wanted here
+
+
 def test_fields_lists_supported_fields(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["fields"]) == 0
     out = capsys.readouterr().out

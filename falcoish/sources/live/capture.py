@@ -117,13 +117,15 @@ class LiveCapture:
         self._stop.set()
 
     def close(self) -> None:
-        """Detach the probe; the probe's counters are read last, so they are final."""
+        """Detach the probe, then read its counters (final: nothing can change them any
+        more), then free it."""
         self._stop.set()
         with self._lock:
-            if self._probe is not None:
-                self._read_counters(self._probe)
-                self._probe.close()
-                self._probe = None
+            probe, self._probe = self._probe, None
+            if probe is not None:
+                probe.detach()
+                self._read_counters(probe)
+                probe.close()
 
     def events(self) -> Iterator[Event]:
         """Yield events (num 1, 2, ...) until stop(); closes the capture when done."""

@@ -196,6 +196,16 @@ class KernelProbe:
                 out[name] = dict(zip(COUNTER_KINDS, row))
         return out
 
+    def detach(self) -> None:
+        """Stop producing records (the maps stay readable until close)."""
+        bpf = self._bpf
+        if bpf is None:
+            return
+        for tp in list(bpf.raw_tracepoint_fds):
+            bpf.detach_raw_tracepoint(tp)
+        for tp in list(bpf.tracepoint_fds):
+            bpf.detach_tracepoint(tp)
+
     def close(self) -> None:
         bpf, self._bpf = self._bpf, None
         if bpf is not None:

@@ -249,9 +249,10 @@ static __always_inline int untrack(u32 tgid, s64 fd) {
     u64 key = ((u64)tgid << 32) | (u32)fd;
     u64 *since = tracked.lookup(&key);
     if (since) {
-        int was = *since != 0;
+        if (*since == 0)               /* closed here after a fork: stays untracked */
+            return 0;
         tracked.delete(&key);
-        return was;
+        return 1;
     }
     u32 who = tgid;
     #pragma unroll
@@ -279,6 +280,7 @@ static __always_inline int untrack(u32 tgid, s64 fd) {
  * `threshold` per window for `sustain` windows in a row sends one FLOOD record (lane 0),
  * at most once per `quiet_ns`. */
 struct rate { u64 start; u64 last_alert; u32 count; u32 hot; };
+BPF_PERCPU_ARRAY(flood_scratch, struct evt, 1);
 BPF_TABLE("lru_hash", u32, struct rate, rates, 16384);
 
 static __always_inline void flood_check(u32 tgid, u64 now) {
@@ -306,9 +308,13 @@ static __always_inline void flood_check(u32 tgid, u64 now) {
     if (r->hot < conf->sustain || now - r->last_alert < conf->quiet_ns)
         return;
     r->last_alert = now;
-    struct evt *e = record_begin(EV_FLOOD);
+    /* its own scratch: `scratch` holds the event being judged */
+    struct evt *e = flood_scratch.lookup(&zero);
     if (!e)
         return;
+    e->type = EV_FLOOD;
+    e->nstr = 0;
+    e->rflags = RF_MATCHED;
     fill_common(e, 0);
     e->a[0] = seen;
     e->a[1] = r->hot;
