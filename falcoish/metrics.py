@@ -40,6 +40,8 @@ class _HealthCollector(Collector):
         drops.add_metric(["kernel"], summary.get("kernel_drops", 0))
         drops.add_metric(["userspace"], summary.get("user_drops", 0))
         yield drops
+        if self.health.capture is not None:
+            yield from _capture_metrics(self.health.capture.stats, summary)
         channel = CounterMetricFamily("falcoish_output_alerts", "Alerts per output channel and outcome",
                                       labels=["channel", "outcome"])
         for name, counts in self.channel_stats().items():
@@ -47,6 +49,32 @@ class _HealthCollector(Collector):
                 channel.add_metric([name, outcome], n)
         yield channel
         yield GaugeMetricFamily("falcoish_rules_enabled", "Enabled rules", value=len(engine.ruleset.enabled))
+
+
+def _capture_metrics(stats: dict[str, Any], summary: dict[str, Any]) -> Iterator[Metric]:
+    """The probe's own counts per event type and lane, and the age of events at evaluation."""
+    kernel = CounterMetricFamily("falcoish_kernel_events",
+                                 "Events the probe saw per type: filtered in the kernel, sent or "
+                                 "dropped (ring buffer full) per lane", labels=["type", "outcome"])
+    for evtype, counts in stats.get("kernel", {}).items():
+        for outcome, n in counts.items():
+            kernel.add_metric([evtype, outcome], n)
+    yield kernel
+    lanes = CounterMetricFamily("falcoish_lane_events", "Records sent and dropped per ring buffer lane",
+                                labels=["lane", "outcome"])
+    for lane, counts in summary.get("lanes", {}).items():
+        for outcome, n in counts.items():
+            lanes.add_metric([lane, outcome], n)
+    yield lanes
+    age = GaugeMetricFamily("falcoish_event_age_seconds",
+                            "Age of events when evaluated (now - event time), over the run",
+                            labels=["quantile"])
+    ages = summary.get("event_age", {})
+    for label, key in (("0.5", "p50_s"), ("0.99", "p99_s"), ("1", "max_s")):
+        age.add_metric([label], ages.get(key, 0.0))
+    yield age
+    yield CounterMetricFamily("falcoish_flood_alerts", "Syscall flood alerts raised",
+                              value=summary.get("flood_alerts", 0))
 
 
 def serve_metrics(port: int, health: Health,

@@ -251,7 +251,8 @@ def test_generated_probe_source_has_only_wanted_handlers() -> None:
     text, _missing, plain = kernel.build_source(spec.capture_set({"openat"}), offsets=[])
     assert "int sx_openat(" in text and "openat" in plain
     # arguments come from the kernel's own description of the syscall (tracefs format)
-    assert "STR(e, 0, sys_arg(regs, 1));" in text.split("int sx_openat(")[1].split("}")[0]
+    body = text.split("int sx_openat(")[1].split("}")[0]
+    assert "u64 arg1 = sys_arg(regs, 1);" in body and "STR(e, 0, arg1);" in body
 
 
 def test_untracked_descriptor_is_not_kept_and_replaces_a_stale_one(cap: LiveCapture) -> None:

@@ -84,17 +84,19 @@ def gen_exit_program(sc: spec.Syscall, index: dict[str, int]) -> str:
     registers, strings and kernel-written buffers from user memory."""
     lines = [f"int sx_{sc.type}(struct bpf_raw_tracepoint_args *ctx) {{",
              f"    PLAIN_EXIT_BEGIN({sc.const})"]
+    used = sorted({index[f.tp] for f in sc.fields} | {index[f.length] for f in sc.fields if f.length})
+    lines += [f"    u64 arg{n} = sys_arg(regs, {n});" for n in used]
     for f in sc.fields:
         where, idx = sc.positions[f.name]
-        arg = f"sys_arg(regs, {index[f.tp]})"
+        arg = f"arg{index[f.tp]}"
         if f.kind in spec.SCALAR_KINDS:
             lines.append(f"    e->a[{idx}] = {arg};")
         elif f.kind == "str":
             lines.append(f"    STR(e, {idx}, {arg});")
         elif f.kind == "sockaddr":
-            lines.append(f"    BYTES(e, {idx}, {arg}, sys_arg(regs, {index[f.length]}));")
+            lines.append(f"    BYTES(e, {idx}, {arg}, arg{index[f.length]});")
         elif f.kind == "xsockaddr":
-            lines.append(f"    if (ret >= 0) XSOCKADDR(e, {idx}, {arg}, sys_arg(regs, {index[f.length]}));")
+            lines.append(f"    if (ret >= 0) XSOCKADDR(e, {idx}, {arg}, arg{index[f.length]});")
             lines.append(f"    else if (e->nstr < {idx + 1}) e->nstr = {idx + 1};")
         elif f.kind == "xfds":
             lines.append(f"    if (ret >= 0) BYTES(e, {idx}, {arg}, 8);")
@@ -104,9 +106,12 @@ def gen_exit_program(sc: spec.Syscall, index: dict[str, int]) -> str:
 
 
 def btf_defines(btf: KernelBTF | None = None) -> list[str]:
-    """The offsets the probe needs, as #defines, from the running kernel's BTF."""
+    """The offsets the probe needs, as #defines, from the running kernel's BTF; and the span
+    of pt_regs holding the syscall arguments and orig_ax, which the probe copies in one read."""
     btf = btf or KernelBTF.load()
-    return btf.defines(BTF_OFFSETS)
+    regs = [btf.offset("pt_regs", m) for m in ("di", "si", "dx", "r10", "r8", "r9", "orig_ax")]
+    lo, hi = min(regs), max(regs) + 8
+    return btf.defines(BTF_OFFSETS) + [f"#define REGS_LO {lo}", f"#define REGS_SPAN {hi - lo}"]
 
 
 def build_source(attach: Iterable[str], lane_pages: tuple[int, int] = (2048, 2048),
@@ -193,7 +198,9 @@ class KernelProbe:
         for num, name in spec.TYPE_NAMES.items():
             row = totals[num * len(COUNTER_KINDS): (num + 1) * len(COUNTER_KINDS)]
             if any(row):
-                out[name] = dict(zip(COUNTER_KINDS, row))
+                counts = dict(zip(COUNTER_KINDS, row))
+                counts["seen"] = sum(row[1:])       # the probe counts outcomes, not arrivals
+                out[name] = counts
         return out
 
     def detach(self) -> None:

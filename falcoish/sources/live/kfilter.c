@@ -5,14 +5,15 @@
  * each giving one bit, and up to KF_TERMS terms (DNF): an event passes when, for some term,
  * every required bit is true or unknown and every forbidden bit is false or unknown.
  *
- * Tests on strings share lookups in one LPM trie keyed by [bank, type, kind] + bytes: a
- * forward lookup of the whole string gives every prefix test that holds and the equality
- * tests of the longest stored entry (the trie returns the longest stored prefix; each entry
- * carries the prefix bits of every shorter entry it extends); the same lookup cut at the
- * last '/' tests the dirname; the reversed string does suffixes and, cut, the basename.
- * `contains` tests look the string up from each position whose byte starts some needle
- * (needles are prefix entries of their own kind), only for events that some term could pass
- * on the other tests alone; integer tests compare a masked argument.
+ * Tests on a string slot cost two lookups in one LPM trie keyed by [bank, type, kind] +
+ * bytes.  The forward lookup of the whole string returns the longest stored entry that
+ * prefixes it; every entry carries the prefix-test bits of all shorter entries it extends,
+ * its own equality bits (they hold when its length is the string's), and the bits of the
+ * longest "D/" entry it extends (fd.directory = D holds when that entry ends at the last
+ * '/').  The reversed string does the same for suffixes and the basename ("B/" reversed).
+ * `contains` tests look the string up from each position whose byte starts some needle,
+ * only for events some term could pass on the other tests alone.  Integer tests compare a
+ * masked argument.
  *
  * A test is unknown when its view is: a string cut at the read limit, a relative path for
  * a test on the normalised path, a path that is not already normal (`//`, `/./`, `/../`),
@@ -28,11 +29,9 @@
 #define KF_KEY 256
 #define KF_STR 253
 #define K_FWD 0
-#define K_DIR 3
-#define K_REV 6
-#define K_BASE 9
-#define K_COMM 12
-#define K_CONT 13
+#define K_REV 3
+#define K_COMM 6
+#define K_CONT 7
 #define O_DIRECTORY_BIT 0200000
 #define O_PATH_BIT 010000000
 
@@ -59,7 +58,7 @@ struct kf_type {
     u8 lane1_only;     /* matched events still go to lane 1 (types no filter narrows) */
     u8 nterms;
     u8 nints;
-    u8 spare;
+    u8 slots;          /* string slots the tests read (bit i = slot i) */
     u8 bank;
     u8 pad[2];
     u32 lookups;       /* 1 << kind for each trie lookup the tests need */
@@ -67,7 +66,6 @@ struct kf_type {
     u64 always_unknown; /* tests the tables could not hold: always unknown */
     u64 need[13];      /* tests needing [slot*4 + 0 whole, 1 absolute, 2 normal, 3 no //], [12] comm */
     u64 cont[NSTR];    /* tests with a `contains` part, per slot */
-    u64 first[4];      /* bytes that start a needle (256-bit set) */
 };
 BPF_ARRAY(kf_types, struct kf_type, 2 * NTYPES);
 
@@ -75,25 +73,34 @@ BPF_ARRAY(kf_types, struct kf_type, 2 * NTYPES);
 struct kf_termrow { u64 pos[KF_TERMS]; u64 neg[KF_TERMS]; };
 BPF_ARRAY(kf_terms, struct kf_termrow, 2 * NTYPES);
 
-/* operand: 0-5 a[i], 6 res, 7 fd number (res, or -1); decode: 0 s64, 1 s32, 2 u32, 3 u64;
- * op: 0 equal, 1 any bit, 2 <, 3 <=, 4 >, 5 >= */
-struct kf_int { u8 operand; u8 decode; u8 op; u8 bit; u32 pad; u64 mask; u64 value; };
-struct kf_introw { struct kf_int t[KF_INTS]; };
+/* Every integer test is a range: ((operand & mask) ^ flip) - lo <= span (unsigned).  flip
+ * (the sign bit, for signed operands) turns signed order into unsigned order; equality, "any
+ * bit of the mask" and the four orders all fit, so the loop has no branch per kind.
+ * operand: 0-5 a[i] (decoded per kf_introw.decode), 6 res, 7 fd number (res, or -1). */
+struct kf_int { u8 operand; u8 bit; u8 pad[6]; u64 mask; u64 flip; u64 lo; u64 span; };
+struct kf_introw { u8 decode[8]; struct kf_int t[KF_INTS]; };   /* decode: 0 s64, 1 s32, 2 u32 */
 BPF_ARRAY(kf_ints, struct kf_introw, 2 * NTYPES);
 
+/* the first two bytes of every needle, per (bank, type): a position whose two bytes start no
+ * needle costs no trie lookup */
+struct kf_bigrams { u64 w[1024]; };
+BPF_ARRAY(kf_bigram_map, struct kf_bigrams, 2 * NTYPES);
 
 struct kf_key { u32 prefixlen; u8 data[KF_KEY]; };
-struct kf_val { u64 prefix; u64 exact; u32 len; u32 pad; };
+/* prefix: prefix tests of this entry and of every shorter entry it extends; exact: equality
+ * tests of this entry; comp: tests of the longest "D/" (or reversed "B/") entry it extends,
+ * which is comp_len bytes long */
+struct kf_val { u64 prefix; u64 exact; u64 comp; u32 len; u32 comp_len; };
 BPF_F_TABLE("lpm_trie", struct kf_key, struct kf_val, kf_strings, KF_STRING_ENTRIES, BPF_F_NO_PREALLOC);
 
-/* per CPU: lookup keys, and what stage 1 found for stage 2 (contains) */
-/* Values needed after a loop go through this map value: the verifier does not track map
- * memory, so reading one back gives an unknown scalar, and the states that leave a loop at
- * different iterations become equal (and are verified once) instead of each carrying its
- * own bounds through the rest of the program. */
+/* Per CPU: lookup keys, and what one stage found for the next.  Values needed after a loop go
+ * through this map value: the verifier does not track map memory, so reading one back gives
+ * an unknown scalar, and the states that leave a loop at different iterations become equal
+ * (and are verified once) instead of each carrying its own bounds through the program. */
 struct kf_scratch {
     struct kf_key fwd;
     struct kf_key rev;
+    u8 revpad[8];      /* reversed 8-byte chunks may spill past the key */
     u64 truth;
     u64 unknown;
     u32 len[NSTR];
@@ -132,98 +139,73 @@ static __always_inline struct kf_type *kf_type_of(u32 type) {
 /* Keeps clang from rewriting a loop index into pointer increments the verifier cannot bound. */
 #define OPAQUE(v) asm volatile("" : "+r"(v))
 
-/* What the probe knows of string slot `s` of `slen` bytes (including the NUL), into `ks`. */
-static __always_inline void kf_scan(const char *s, u32 slen, struct kf_scratch *ks, u32 i) {
-    u32 len = slen > 0 ? slen - 1 : 0;
-    if (i < NSTR)
-        ks->len[i] = len;
-    ks->whole = slen > 0 && slen < STR_SZ;
-    ks->abs = ks->whole && len > 0 && s[0] == '/';
-    ks->normal = 0;
-    ks->nodslash = 0;
-    ks->last_slash = 0;
-    if (!ks->whole)
-        return;
-    u64 longer = len > 1;
-    u64 bad = 0, dslash = 0, last = 0;
-    u64 p1 = 0, p2 = 0, p3 = 0;
-    #pragma clang loop unroll(disable)
-    for (u32 k = 0; k < STR_SZ - 1; k++) {
-        if (k >= len)
-            break;
-        OPAQUE(k);
-        u64 c = (u8)s[k & (STR_SZ - 1)];
-        u64 slash = EQ(c, '/');
-        dslash |= slash & EQ(p1, '/');
-        bad |= slash & EQ(p1, '.') & (EQ(p2, '/') | (EQ(p2, '.') & EQ(p3, '/')));
-        last += (k - last) & (0 - slash);
-        p3 = p2;
-        p2 = p1;
-        p1 = c;
-    }
-    bad |= EQ(p1, '/') & longer;
-    bad |= EQ(p1, '.') & (EQ(p2, '/') | (EQ(p2, '.') & EQ(p3, '/')));
-    ks->nodslash = !dslash;
-    ks->normal = ks->abs && !bad && !dslash;
-    ks->last_slash = last & (STR_SZ - 1);
+/* 0x80 in every byte of w equal to the byte repeated in `pattern` (exact, no carries). */
+static __always_inline u64 kf_bytes80(u64 w, u64 pattern) {
+    u64 t = w ^ pattern;
+    u64 m = ((t & 0x7f7f7f7f7f7f7f7fULL) + 0x7f7f7f7f7f7f7f7fULL) | t;
+    return ~m & 0x8080808080808080ULL;
 }
 
-/* Bits of the longest stored entry that prefixes the key's first `len` bytes. */
-static __always_inline u64 kf_lookup(struct kf_key *k, u32 kind, u32 len) {
-    if (len > KF_STR)
-        len = KF_STR + 1;               /* longer than any entry: prefixes only */
+/* The same as one bit per byte (bit j = byte j). */
+static __always_inline u64 kf_bytemask(u64 w, u64 pattern) {
+    return ((kf_bytes80(w, pattern) >> 7) * 0x0102040810204080ULL) >> 56;
+}
+
+/* 1 + index of the highest set bit of an 8-bit mask, 0 for none; no branch. */
+static __always_inline u64 kf_highest(u64 m) {
+    m |= m >> 1;
+    m |= m >> 2;
+    m |= m >> 4;
+    m &= 0xFF;
+    m = m - ((m >> 1) & 0x55);
+    m = (m & 0x33) + ((m >> 2) & 0x33);
+    return (m + (m >> 4)) & 0x0F;
+}
+
+/* Bits from the entry the trie returned for a string of `len` bytes whose component (dirname
+ * + '/' for the forward key, reversed basename + '/' for the reverse key) is `comp` long. */
+static __always_inline u64 kf_lookup(struct kf_key *k, u32 kind, u32 len, u32 comp) {
     k->data[2] = kind;
     u32 bytes = len > KF_STR ? KF_STR : len;
     k->prefixlen = 8 * (3 + bytes);
     struct kf_val *v = kf_strings.lookup(k);
     if (!v)
         return 0;
-    return v->prefix | (v->len == len ? v->exact : 0);
+    u64 bits = v->prefix;
+    if (v->len == len)
+        bits |= v->exact;
+    if (comp && v->comp_len == comp)
+        bits |= v->comp;
+    return bits;
 }
 
-static __always_inline s64 kf_operand(struct evt *e, struct kf_int *t) {
-    u32 op = t->operand;
-    u64 v;
-    if (op == 6) {
-        v = (u64)e->res;
-    } else if (op == 7) {
-        v = e->res < 0 ? (u64)-1 : (u64)e->res;
-    } else {
-        u32 i = op > 5 ? 5 : op;
-        v = e->a[i];
+/* The eight integer operands of a record, decoded as user space decodes them. */
+static __always_inline void kf_operands(struct evt *e, struct kf_introw *row, u64 *vals) {
+    #pragma unroll
+    for (int i = 0; i < 6; i++) {
+        u64 v = e->a[i];
+        if (row->decode[i] == 1)
+            v = (u64)(s64)(s32)(u32)v;
+        else if (row->decode[i] == 2)
+            v = (u32)v;
+        vals[i] = v;
     }
-    if (t->decode == 1)
-        v = (u64)(s64)(s32)(u32)v;
-    else if (t->decode == 2)
-        v = (u32)v;
-    return (s64)v;
-}
-
-static __always_inline int kf_int_holds(struct evt *e, struct kf_int *t) {
-    s64 v = kf_operand(e, t) & (s64)t->mask;
-    s64 c = (s64)t->value;
-    int unsigned_cmp = t->decode >= 2;
-    switch (t->op) {
-    case 0: return v == c;
-    case 1: return v != 0;
-    case 2: return unsigned_cmp ? (u64)v < (u64)c : v < c;
-    case 3: return unsigned_cmp ? (u64)v <= (u64)c : v <= c;
-    case 4: return unsigned_cmp ? (u64)v > (u64)c : v > c;
-    case 5: return unsigned_cmp ? (u64)v >= (u64)c : v >= c;
-    }
-    return 0;
+    vals[6] = (u64)e->res;
+    vals[7] = e->res < 0 ? (u64)-1 : (u64)e->res;
 }
 
 /* Does some term hold?  (unknown tests satisfy both polarities)  Unrolled with a constant
- * trip count: the verifier then sees straight-line code, not a loop it must bound. */
+ * trip count and an early exit: straight-line code for the verifier, few steps at run time. */
 static __always_inline int kf_terms_pass(u32 base, u32 nterms, u64 truth, u64 unknown) {
     struct kf_termrow *row = kf_terms.lookup(&base);
     if (!row)
         return 1;
     u64 tu = truth | unknown, tr = truth & ~unknown;
-    #pragma unroll
+    #pragma clang loop unroll(full)
     for (int i = 0; i < KF_TERMS; i++) {
-        if (i < nterms && (row->pos[i] & ~tu) == 0 && (row->neg[i] & tr) == 0)
+        if (i >= nterms)
+            break;
+        if ((row->pos[i] & ~tu) == 0 && (row->neg[i] & tr) == 0)
             return 1;
     }
     return 0;
@@ -233,9 +215,9 @@ static __always_inline int kf_terms_pass(u32 base, u32 nterms, u64 truth, u64 un
 #define KF_PASS 1
 #define KF_NEEDS_CONTAINS 2
 
-/* Stage 1a, one string slot (a program of its own per slot, through tail calls, so the
- * verifier meets one slot's loops at a time): scan the string, look it up, record the bits
- * in `ks`. */
+/* One string slot: one pass over its bytes finds whether it is whole, absolute, normal and
+ * free of "//", where its last '/' is, and writes it reversed into the reverse key; then at
+ * most two trie lookups.  Bits go to `ks`. */
 static __always_inline void kf_slot(struct evt *e, u32 type, struct kf_type *cfg, struct kf_scratch *ks, u32 i) {
     if (i >= NSTR)
         return;
@@ -246,95 +228,153 @@ static __always_inline void kf_slot(struct evt *e, u32 type, struct kf_type *cfg
     u32 slen = i < e->nstr ? e->slen[i] : 0;
     if (slen > STR_SZ)
         slen = 0;
-    kf_scan(e->s[i], slen, ks, i);
+    u32 len = slen > 0 ? slen - 1 : 0;
+    ks->len[i] = len;
+    ks->whole = slen > 0 && slen < STR_SZ;
     if (!ks->whole) {
         ks->unknown |= used;
         ks->len[i] = 0;
         return;
     }
+    const char *s = e->s[i];
+    ks->abs = len > 0 && s[0] == '/';
+    u32 lookups = cfg->lookups;
+    u32 rev = lookups & (1 << (K_REV + i));
+    /* 8 bytes per step: masks of '/' and '.' bytes, the last three bytes of the step before
+     * (to find "//", "/./", "/../" across steps), the highest '/', and the chunk written
+     * byte-swapped into the reverse key. */
+    u64 bad = 0, dslash = 0, last = 0, hs = 0, hd = 0;
+    #pragma clang loop unroll(disable)
+    for (u32 c = 0; c < STR_SZ / 8; c++) {
+        u32 at = c * 8;
+        if (at >= len)
+            break;
+        OPAQUE(at);
+        u64 w = 0;
+        __builtin_memcpy(&w, &s[at & (STR_SZ - 8)], 8);
+        u32 left = len - at;
+        u64 valid = left >= 8 ? 0xFF : (1ULL << left) - 1;
+        u64 sl = kf_bytemask(w, 0x2f2f2f2f2f2f2f2fULL) & valid;
+        u64 dt = kf_bytemask(w, 0x2e2e2e2e2e2e2e2eULL) & valid;
+        hs = (hs >> 8) | (sl << 3);           /* bit j: byte at - 3 + j */
+        hd = (hd >> 8) | (dt << 3);
+        dslash |= hs & (hs << 1) & 0x7F8;
+        bad |= hs & (hd << 1) & ((hs << 2) | ((hd << 2) & (hs << 3))) & 0x7F8;
+        u64 hi = kf_highest(sl);              /* index + 1 of the last '/' here, 0 if none */
+        last += (at + hi - 1 - last) & (0 - (u64)(hi != 0));
+        if (rev) {
+            /* the chunk's bytes reversed start at reversed position len - at - 8 (negative
+             * for the string's first bytes when it is short: they land on prefixlen, which is
+             * set later; past KF_STR + 1 they are not needed) */
+            s32 to = (s32)len - (s32)at - 8;
+            if (to <= KF_STR) {
+                u32 off = (u32)(to + 3 + 8);  /* bytes from 8 before the key data: 4 .. 264 */
+                OPAQUE(off);
+                if (off <= KF_KEY + 8) {
+                    u64 r = __builtin_bswap64(w);
+                    __builtin_memcpy(ks->rev.data - 8 + off, &r, 8);
+                }
+            }
+        }
+    }
+    ks->rev.data[0] = ks->bank;              /* after: a short string's reversed chunk */
+    ks->rev.data[1] = type;                  /* spills over the header bytes */
+    u8 e1 = len >= 1 ? s[(len - 1) & (STR_SZ - 1)] : 0;
+    u8 e2 = len >= 2 ? s[(len - 2) & (STR_SZ - 1)] : 0;
+    u8 e3 = len >= 3 ? s[(len - 3) & (STR_SZ - 1)] : 0;
+    bad |= EQ(e1, '/') & (len > 1);
+    bad |= EQ(e1, '.') & (EQ(e2, '/') | (EQ(e2, '.') & EQ(e3, '/')));
+    ks->nodslash = !dslash;
+    ks->normal = ks->abs && !bad && !dslash;
+    ks->last_slash = last & (STR_SZ - 1);
     if (!ks->abs)
         ks->unknown |= cfg->need[i * 4 + 1] | cfg->need[i * 4 + 2];
     else if (!ks->normal)
         ks->unknown |= cfg->need[i * 4 + 2];
     if (!ks->nodslash)
         ks->unknown |= cfg->need[i * 4 + 3];
-    u32 lookups = cfg->lookups;
-    if (lookups & ((1 << (K_FWD + i)) | (1 << (K_DIR + i)))) {
+    u32 slash_at = ks->last_slash;
+    u32 whole_len = ks->len[i];
+    u32 dir_comp = ks->normal ? (slash_at ? slash_at + 1 : 1) : 0;
+    u32 base_comp = ks->normal ? whole_len - slash_at : 0;
+    if (lookups & (1 << (K_FWD + i))) {
         ks->fwd.data[0] = ks->bank;
         ks->fwd.data[1] = type;
         bpf_probe_read_kernel(&ks->fwd.data[3], KF_STR, e->s[i]);
-        if (lookups & (1 << (K_FWD + i)))
-            ks->truth |= kf_lookup(&ks->fwd, K_FWD + i, ks->len[i]);
-        if ((lookups & (1 << (K_DIR + i))) && ks->normal)
-            ks->truth |= kf_lookup(&ks->fwd, K_DIR + i, ks->last_slash ? ks->last_slash : 1);
+        ks->truth |= kf_lookup(&ks->fwd, K_FWD + i, whole_len, dir_comp);
     }
-    if (lookups & ((1 << (K_REV + i)) | (1 << (K_BASE + i)))) {
-        ks->rev.data[0] = ks->bank;
-        ks->rev.data[1] = type;
-        u32 len = ks->len[i];
-        #pragma clang loop unroll(disable)
-        for (u32 k = 0; k < KF_STR; k++) {
-            if (k >= len)
-                break;
-            u32 at = k;
-            OPAQUE(at);
-            ks->rev.data[(3 + at) & (KF_KEY - 1)] = e->s[i][(len - 1 - at) & (STR_SZ - 1)];
-        }
-        if (lookups & (1 << (K_REV + i)))
-            ks->truth |= kf_lookup(&ks->rev, K_REV + i, ks->len[i]);
-        if ((lookups & (1 << (K_BASE + i))) && ks->normal)
-            ks->truth |= kf_lookup(&ks->rev, K_BASE + i, ks->len[i] - ks->last_slash - 1);
-    }
+    if (rev)
+        ks->truth |= kf_lookup(&ks->rev, K_REV + i, whole_len, base_comp);
 }
 
-/* Stage 1b: the thread name, integer tests, then the terms.  KF_NEEDS_CONTAINS when only a
- * term waiting on a `contains` test could pass. */
+/* The thread name, integer tests, then the terms.  KF_NEEDS_CONTAINS when only a term waiting
+ * on a `contains` test could pass. */
+/* The thread's exec-time name, as trie bits (or unknown). */
+static __always_inline void kf_comm(struct evt *e, u32 type, struct kf_type *cfg, struct kf_scratch *ks) {
+    u32 tid = e->tid;
+    struct commrec *c = exec_comm.lookup(&tid);
+    if (!c) {
+        ks->unknown |= cfg->need[12];
+        return;
+    }
+    if (!(cfg->lookups & (1 << K_COMM)))
+        return;
+    ks->fwd.data[0] = ks->bank;
+    ks->fwd.data[1] = type;
+    u32 clen = 16;
+    #pragma unroll
+    for (int k = 15; k >= 0; k--) {
+        char ch = c->comm[k];
+        if (ch == 0)
+            clen = k;
+        ks->fwd.data[3 + k] = ch;
+    }
+    ks->truth |= kf_lookup(&ks->fwd, K_COMM, clen, 0);
+}
+
+/* Integer tests, then the terms.  The thread name and `contains` are looked at only when a term
+ * could pass with them (they are "pending" until then): most events are rejected without.
+ * KF_NEEDS_CONTAINS when only a term waiting on a `contains` test could pass. */
 static __always_inline int kf_final(struct evt *e, u32 type, struct kf_type *cfg, struct kf_scratch *ks) {
     u32 base = ks->bank * NTYPES + type;
-    u64 truth = ks->truth, unknown = ks->unknown;
-    u32 lookups = cfg->lookups;
-    if (cfg->need[12]) {
-        u32 tid = e->tid;
-        struct commrec *c = exec_comm.lookup(&tid);
-        if (!c) {
-            unknown |= cfg->need[12];
-        } else if (lookups & (1 << K_COMM)) {
-            ks->fwd.data[0] = ks->bank;
-            ks->fwd.data[1] = type;
-            u32 clen = 16;
-            #pragma unroll
-            for (int k = 15; k >= 0; k--) {
-                char ch = c->comm[k];
-                if (ch == 0)
-                    clen = k;
-                ks->fwd.data[3 + k] = ch;
-            }
-            truth |= kf_lookup(&ks->fwd, K_COMM, clen);
-        }
-    }
     u32 nints = cfg->nints;
-    struct kf_introw *ints = kf_ints.lookup(&base);
-    if (ints && nints) {
-        #pragma unroll
-        for (int i = 0; i < KF_INTS; i++) {
-            if (i < nints && kf_int_holds(e, &ints->t[i]))
-                truth |= 1ULL << (ints->t[i].bit & 63);
+    if (nints) {
+        struct kf_introw *ints = kf_ints.lookup(&base);
+        if (ints) {
+            u64 vals[8];
+            kf_operands(e, ints, vals);
+            u64 truth = 0;
+            #pragma clang loop unroll(full)
+            for (int i = 0; i < KF_INTS; i++) {
+                if (i >= nints)
+                    break;
+                struct kf_int *t = &ints->t[i];
+                u64 y = ((vals[t->operand & 7] & t->mask) ^ t->flip) - t->lo;
+                if (y <= t->span)
+                    truth |= 1ULL << (t->bit & 63);
+            }
+            ks->truth |= truth;
         }
     }
-    ks->truth = truth;
-    ks->unknown = unknown;
-    u64 pending = (cfg->cont[0] | cfg->cont[1] | cfg->cont[2]) & ~truth & ~unknown;
-    if (kf_terms_pass(base, cfg->nterms, truth, unknown))
+    u64 cont = cfg->cont[0] | cfg->cont[1] | cfg->cont[2];
+    u64 names = cfg->need[12];
+    u64 pending = (cont | names) & ~ks->truth & ~ks->unknown;
+    if (pending && !kf_terms_pass(base, cfg->nterms, ks->truth, ks->unknown | pending))
+        return KF_REJECT;
+    if (names)
+        kf_comm(e, type, cfg, ks);
+    if (kf_terms_pass(base, cfg->nterms, ks->truth, ks->unknown))
         return KF_PASS;
-    if (!pending || !kf_terms_pass(base, cfg->nterms, truth, unknown | pending))
+    pending = cont & ~ks->truth & ~ks->unknown;
+    if (!pending || !kf_terms_pass(base, cfg->nterms, ks->truth, ks->unknown | pending))
         return KF_REJECT;
     return KF_NEEDS_CONTAINS;
 }
 
-/* Stage 2: the needles of slot `i` at every position of the string (trie lookups of the
- * string from that position, where its byte starts some needle). */
+/* `contains`: the needles of slot `i` at every position of the string (a trie lookup of the
+ * string from that position, where its first two bytes start some needle). */
 static __always_inline u64 kf_contains_slot(struct evt *e, u32 type, struct kf_type *cfg,
-                                            struct kf_scratch *ks, int i) {
+                                            struct kf_scratch *ks, struct kf_bigrams *bg, int i) {
     u64 found = 0;
     u32 len = ks->len[i];
     ks->fwd.data[0] = ks->bank;
@@ -344,11 +384,11 @@ static __always_inline u64 kf_contains_slot(struct evt *e, u32 type, struct kf_t
         if (p >= len)
             break;
         OPAQUE(p);
-        u8 c = e->s[i][p & (STR_SZ - 1)];
-        if (!((cfg->first[(c >> 6) & 3] >> (c & 63)) & 1))
+        u32 pair = ((u32)(u8)e->s[i][p & (STR_SZ - 1)] << 8) | (u8)e->s[i][(p + 1) & (STR_SZ - 1)];
+        if (!((bg->w[(pair >> 6) & 1023] >> (pair & 63)) & 1))
             continue;
         bpf_probe_read_kernel(&ks->fwd.data[3], KF_STR, &e->s[i][p & 255]);
-        found |= kf_lookup(&ks->fwd, K_CONT + i, len - p);
+        found |= kf_lookup(&ks->fwd, K_CONT + i, len - p, 0);
     }
     if (ks->len[i] > KF_STR)            /* positions past the key size were not searched */
         ks->unknown |= cfg->cont[i] & ~found;
@@ -357,11 +397,14 @@ static __always_inline u64 kf_contains_slot(struct evt *e, u32 type, struct kf_t
 
 static __always_inline int kf_stage2(struct evt *e, u32 type, struct kf_type *cfg, struct kf_scratch *ks) {
     u64 truth = ks->truth;
+    u32 base = ks->bank * NTYPES + type;
+    struct kf_bigrams *bg = kf_bigram_map.lookup(&base);
+    if (!bg)
+        return 1;
     #pragma unroll
     for (int i = 0; i < NSTR; i++) {
         if (cfg->cont[i] & ~truth)
-            truth |= kf_contains_slot(e, type, cfg, ks, i);
+            truth |= kf_contains_slot(e, type, cfg, ks, bg, i);
     }
-    u32 base = ks->bank * NTYPES + type;
     return kf_terms_pass(base, cfg->nterms, truth, ks->unknown);
 }

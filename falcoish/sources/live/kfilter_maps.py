@@ -18,12 +18,11 @@ from ...kernel_filter.plan import TypeFilter
 from . import spec
 
 KF_TERMS, KF_INTS, KF_NEEDLE, KF_KEY, KF_STR = 48, 32, 32, 256, 253
-K_FWD, K_DIR, K_REV, K_BASE, K_COMM, K_CONT = 0, 3, 6, 9, 12, 13
+K_FWD, K_REV, K_COMM, K_CONT = 0, 3, 6, 7
 ST_NONE, ST_ALWAYS, ST_OPEN, ST_CLOSE = 0, 1, 2, 3
 #: view kind -> requirement level (need index within a slot): whole, absolute, normal, no //
 LEVELS = {"raw": 0, "abs": 1, "path": 2, "rawc": 3, "dir": 2, "base": 2}
 DECODE = {"i64": 0, "fd": 1, "i32": 1, "u32": 2, "u64": 3}
-INT_OPS = {"in": 0, "any": 1, "lt": 2, "le": 3, "gt": 4, "ge": 5}
 
 
 @dataclass
@@ -47,12 +46,14 @@ class Encoded:
 
     policy: Policy
     terms: list[tuple[int, int]] = field(default_factory=list)
-    ints: list[tuple[int, int, int, int, int, int]] = field(default_factory=list)
+    ints: list[tuple[int, int, int, int, int, int]] = field(default_factory=list)  # operand bit mask flip lo span
+    decode: list[int] = field(default_factory=lambda: [0] * 8)
     cont: list[int] = field(default_factory=lambda: [0] * 3)       # contains tests per slot
-    first: list[int] = field(default_factory=lambda: [0] * 4)      # bytes that start a needle
-    strings: dict[tuple[int, bytes], list[int]] = field(default_factory=dict)   # -> [prefix, exact]
+    bigrams: list[int] = field(default_factory=lambda: [0] * 1024)  # first two bytes of needles
+    strings: dict[tuple[int, bytes], list[int]] = field(default_factory=dict)   # -> [prefix, exact, comp]
     need: list[int] = field(default_factory=lambda: [0] * 13)
     lookups: int = 0
+    slots: int = 0
     always_unknown: int = 0
 
 
@@ -122,71 +123,88 @@ def _encode_test(enc: Encoded, test: Test, bit: int) -> None:
         if test.suffix or test.contains:
             enc.always_unknown |= bit
         for v in test.eq:
-            _string(enc, K_COMM, v.encode(), bit, exact=True)
+            _string(enc, K_COMM, v.encode(), bit, EXACT)
         for v in test.prefix:
-            _string(enc, K_COMM, v.encode(), bit, exact=False)
+            _string(enc, K_COMM, v.encode(), bit, PREFIX)
         return
     kind, slot = view.rstrip("0123456789"), int(view[len(view.rstrip("0123456789")):])
     enc.need[slot * 4 + LEVELS[kind]] |= bit
-    if kind == "dir":
-        for v in test.eq:
-            _string(enc, K_DIR + slot, v.encode(), bit, exact=True)
+    enc.slots |= 1 << slot
+    if kind in ("dir", "base"):
         if test.prefix or test.suffix or test.contains:
             enc.always_unknown |= bit
-        return
-    if kind == "base":
         for v in test.eq:
-            _string(enc, K_BASE + slot, v.encode()[::-1], bit, exact=True)
-        if test.prefix or test.suffix or test.contains:
-            enc.always_unknown |= bit
+            value = v.encode()
+            if kind == "dir":           # "D/" forward; fd.directory "/" is the entry "/"
+                _string(enc, K_FWD + slot, value if value == b"/" else value + b"/", bit, COMP)
+            else:                        # "B/" reversed
+                _string(enc, K_REV + slot, value[::-1] + b"/", bit, COMP)
         return
     for v in test.eq:
-        _string(enc, K_FWD + slot, v.encode(), bit, exact=True)
+        _string(enc, K_FWD + slot, v.encode(), bit, EXACT)
     for v in test.prefix:
-        _string(enc, K_FWD + slot, v.encode(), bit, exact=False)
+        _string(enc, K_FWD + slot, v.encode(), bit, PREFIX)
     for v in test.suffix:
-        _string(enc, K_REV + slot, v.encode()[::-1], bit, exact=False)
+        _string(enc, K_REV + slot, v.encode()[::-1], bit, PREFIX)
     for v in test.contains:
         needle = v.encode()
         if not needle or len(needle) > KF_NEEDLE:
             enc.always_unknown |= bit       # "" is in every string; too long: not held
             continue
-        _string(enc, K_CONT + slot, needle, bit, exact=False)
+        _string(enc, K_CONT + slot, needle, bit, PREFIX)
         enc.cont[slot] |= bit
-        enc.first[needle[0] >> 6] |= 1 << (needle[0] & 63)
+        seconds = range(256) if len(needle) == 1 else (needle[1],)
+        for second in seconds:
+            pair = needle[0] << 8 | second
+            enc.bigrams[pair >> 6] |= 1 << (pair & 63)
 
 
-def _string(enc: Encoded, kind: int, value: bytes, bit: int, exact: bool) -> None:
+PREFIX, EXACT, COMP = 0, 1, 2
+
+
+def _string(enc: Encoded, kind: int, value: bytes, bit: int, role: int) -> None:
+    """A trie entry: its bit holds when the looked-up string starts with `value` (PREFIX),
+    equals it (EXACT), or has it as its whole "component" (COMP: "D/" or reversed "B/")."""
     if len(value) > KF_STR:
         enc.always_unknown |= bit
         return
-    entry = enc.strings.setdefault((kind, value), [0, 0])
-    entry[1 if exact else 0] |= bit
-    enc.lookups |= 1 << kind
+    entry = enc.strings.setdefault((kind, value), [0, 0, 0])
+    entry[role] |= bit
+    if kind < K_CONT:                    # needles are looked up by the contains stage
+        enc.lookups |= 1 << kind
 
 
 def _encode_int(enc: Encoded, test: IntTest, bit: int) -> None:
-    """Integer tests as the probe compares them: masked 64-bit values, signed or unsigned as
-    the operand decodes.  A negative constant against an unsigned operand is decided here
-    (such an operand is never negative), so the kernel never compares bit patterns wrongly."""
+    """Integer tests as the probe evaluates them: ranges of ((operand & mask) ^ flip), unsigned
+    (see kfilter.c).  flip is the sign bit for signed operands.  A negative constant against
+    an unsigned operand is decided here: such an operand is never negative."""
     operand, decode = _operand(test.operand)
     index = bit.bit_length() - 1
+    if operand < 6:
+        enc.decode[operand] = (0, 1, 2, 0)[decode]      # u64: as read, compared unsigned
     unsigned = decode >= 2
+    flip = 0 if unsigned else 1 << 63
     rows: list[tuple[int, int, int, int, int, int]] = []
+
+    def add(lo: int, hi: int, mask: int = -1, row_flip: int = flip) -> None:
+        if lo <= hi:
+            rows.append((operand, index, mask & _U64, row_flip, lo, hi - lo))
+
     if test.op == "any":
-        rows.append((operand, decode, INT_OPS["any"], index, test.mask & _U64, 0))
+        add(1, _U64, test.mask, 0)
     elif test.op == "in":
         for value in test.values:
-            if unsigned and value < 0:
-                continue                       # never equal
-            rows.append((operand, decode, INT_OPS["in"], index, test.mask & _U64, value & _U64))
+            if not (unsigned and value < 0):    # else: never equal
+                add((value & _U64) ^ flip, (value & _U64) ^ flip, test.mask)
     else:
-        constant = test.values[0]
-        if unsigned and constant < 0:
-            if test.op in ("gt", "ge"):        # always true: v >= 0 (unsigned)
-                rows.append((operand, decode, INT_OPS["ge"], index, _U64, 0))
+        c = test.values[0]
+        if unsigned and c < 0:
+            if test.op in ("gt", "ge"):        # always true
+                add(0, _U64, -1, 0)
         else:
-            rows.append((operand, decode, INT_OPS[test.op], index, test.mask & _U64, constant & _U64))
+            cf = (c & _U64) ^ flip
+            bounds = {"lt": (0, cf - 1), "le": (0, cf), "gt": (cf + 1, _U64), "ge": (cf, _U64)}[test.op]
+            add(*bounds, test.mask)
     if len(enc.ints) + len(rows) > KF_INTS:
         enc.always_unknown |= bit
         return
@@ -205,20 +223,25 @@ def _operand(name: str) -> tuple[int, int]:
 _U64 = (1 << 64) - 1
 
 
-def trie_entries(enc: Encoded) -> list[tuple[int, bytes, int, int]]:
-    """(kind, value, prefix bits, exact bits) with each entry's prefix bits including those of
-    every shorter entry it extends (the trie returns only the longest match)."""
+def trie_entries(enc: Encoded) -> list[tuple[int, bytes, int, int, int, int]]:
+    """(kind, value, prefix bits, exact bits, component bits, component length): an entry's
+    prefix bits include those of every shorter entry it extends, and its component bits are
+    those of the longest component entry it extends (the trie returns only the longest match,
+    and at most one component can end where the looked-up string's does)."""
     by_kind: dict[int, list[tuple[bytes, list[int]]]] = {}
     for (kind, value), bits in enc.strings.items():
         by_kind.setdefault(kind, []).append((value, bits))
     out = []
     for kind, entries in by_kind.items():
-        for value, (prefix, exact) in entries:
+        for value, (prefix, exact, comp) in entries:
             acc = prefix
-            for other, (oprefix, _) in entries:
+            comp_bits, comp_len = (comp, len(value)) if comp else (0, 0)
+            for other, (oprefix, _, ocomp) in entries:
                 if len(other) < len(value) and value.startswith(other):
                     acc |= oprefix
-            out.append((kind, value, acc, exact))
+                    if ocomp and len(other) > comp_len:
+                        comp_bits, comp_len = ocomp, len(other)
+            out.append((kind, value, acc, exact, comp_bits, comp_len))
     return out
 
 
@@ -245,17 +268,26 @@ class FilterTables:
                 termrow.pos[i], termrow.neg[i] = pos, neg
             terms[ctypes.c_int(base)] = termrow
             introw = ints.Leaf()
-            for i, (operand, decode, op, bit, mask, value) in enumerate(enc.ints):
+            for i, how in enumerate(enc.decode):
+                introw.decode[i] = how
+            for i, (operand, bit, mask, flip, lo, span) in enumerate(enc.ints):
                 t = introw.t[i]
-                t.operand, t.decode, t.op, t.bit, t.mask, t.value = operand, decode, op, bit, mask, value
+                t.operand, t.bit, t.mask, t.flip, t.lo, t.span = operand, bit, mask, flip, lo, span
             ints[ctypes.c_int(base)] = introw
-            for kind, text, prefix, exact in trie_entries(enc):
+            bigrams = self.bpf[b"kf_bigram_map"]
+            pairs = bigrams.Leaf()
+            for i, word in enumerate(enc.bigrams):
+                if word:
+                    pairs.w[i] = word
+            bigrams[ctypes.c_int(base)] = pairs
+            for kind, text, prefix, exact, comp, comp_len in trie_entries(enc):
                 key = strings.Key()
                 key.prefixlen = 8 * (3 + len(text))
                 head = bytes((bank, num, kind)) + text
                 ctypes.memmove(ctypes.addressof(key.data), head, len(head))
                 leaf = strings.Leaf()
                 leaf.prefix, leaf.exact, leaf.len = prefix, exact, len(text)
+                leaf.comp, leaf.comp_len = comp, comp_len
                 strings[key] = leaf
                 self._written[bank].append(key)
             types[ctypes.c_int(base)] = self._type_row(types, enc, bank)
@@ -275,14 +307,12 @@ class FilterTables:
         row.lifecycle, row.filter, row.match_all, row.state = p.lifecycle, p.filter, p.match_all, p.state
         row.creates_fd, row.pipe_slot, row.flags_arg = p.creates_fd, p.pipe_slot, p.flags_arg
         row.track_all, row.lane1_only = p.track_all, p.lane1_only
-        row.nterms, row.nints = len(enc.terms), len(enc.ints)
+        row.nterms, row.nints, row.slots = len(enc.terms), len(enc.ints), enc.slots
         row.bank, row.lookups, row.always_unknown = bank, enc.lookups, enc.always_unknown
         for i, mask in enumerate(enc.need):
             row.need[i] = mask
         for i, mask in enumerate(enc.cont):
             row.cont[i] = mask
-        for i, mask in enumerate(enc.first):
-            row.first[i] = mask
         return row
 
     def _clear(self, bank: int) -> None:

@@ -77,8 +77,7 @@ BPF_RINGBUF_OUTPUT(lane1, LANE1_PAGES);
 BPF_PERCPU_ARRAY(scratch, struct evt, 1);
 BPF_F_TABLE("hash", u64, struct evt, stash, STASH_ENTRIES, BPF_F_NO_PREALLOC);
 
-/* counters[type * NCOUNT + kind], per CPU */
-#define C_SEEN 0
+/* counters[type * NCOUNT + kind], per CPU; events seen = filtered + sent + dropped */
 #define C_FILTERED 1
 #define C_SENT0 2
 #define C_SENT1 3
@@ -152,10 +151,10 @@ static __always_inline void stash_commit(struct evt *e) {
 
 /* A sockaddr the kernel wrote back, length behind an int pointer (accept, recvfrom). */
 #define XSOCKADDR(e, i, ptr, lenptr) do { \
-    int _l = 0; \
+    int _xl = 0; \
     (e)->slen[i] = 0; \
-    if ((ptr) && (lenptr) && bpf_probe_read_user(&_l, sizeof(_l), (const void *)(lenptr)) == 0) \
-        BYTES(e, i, ptr, _l); \
+    if ((ptr) && (lenptr) && bpf_probe_read_user(&_xl, sizeof(_xl), (const void *)(lenptr)) == 0) \
+        BYTES(e, i, ptr, _xl); \
     if ((e)->nstr < (i) + 1) (e)->nstr = (i) + 1; \
 } while (0)
 
@@ -163,16 +162,26 @@ static __always_inline void stash_commit(struct evt *e) {
     (e)->xptr = (u64)(ptr); (e)->xlenptr = (u64)(lenarg); (e)->flags = (how); \
 } while (0)
 
-static __always_inline void fill_common(struct evt *e, long ret) {
+/* What judging needs: the return value and who made the call. */
+static __always_inline void fill_ids(struct evt *e, long ret) {
     u64 id = bpf_get_current_pid_tgid();
-    u64 ug = bpf_get_current_uid_gid();
     e->res = ret;
-    e->ts = bpf_ktime_get_boot_ns();
     e->tid = (u32)id;
     e->pid = id >> 32;
+}
+
+/* The rest of the header, only for records that are sent (most of a flood is not). */
+static __always_inline void fill_rest(struct evt *e) {
+    u64 ug = bpf_get_current_uid_gid();
+    e->ts = bpf_ktime_get_boot_ns();
     e->uid = (u32)ug;
     e->gid = ug >> 32;
     bpf_get_current_comm(e->comm, sizeof(e->comm));
+}
+
+static __always_inline void fill_common(struct evt *e, long ret) {
+    fill_ids(e, ret);
+    fill_rest(e);
 }
 
 /* Stash path: a string whose page was not resident at enter is readable at exit. */
@@ -207,10 +216,7 @@ static __always_inline u64 fd_file(s64 fd) {
     u64 fdt = read_u64(files + OFF_FILES_FDT);
     if (!fdt)
         return 0;
-    u32 max = 0;
-    bpf_probe_read_kernel(&max, sizeof(max), (void *)(fdt + OFF_FDT_MAX_FDS));
-    if ((u64)fd >= max)
-        return 0;
+    /* fd was just returned by the kernel (or is being closed): below max_fds */
     u64 arr = read_u64(fdt + OFF_FDT_FD);
     return read_u64(arr + (u64)fd * 8);
 }
@@ -259,7 +265,7 @@ static __always_inline int untrack(u32 tgid, s64 fd) {
     for (int depth = 0; depth < 4; depth++) {
         struct forkrec *f = fork_parent.lookup(&who);
         if (!f)
-            return 0;
+            break;
         u64 pkey = ((u64)f->parent << 32) | (u32)fd;
         u64 *psince = tracked.lookup(&pkey);
         if (psince) {
@@ -271,6 +277,8 @@ static __always_inline int untrack(u32 tgid, s64 fd) {
         }
         who = f->parent;
     }
+    u64 tomb = 0;                      /* not tracked: remember, the next close is one lookup */
+    tracked.update(&key, &tomb);
     return 0;
 }
 
@@ -283,19 +291,28 @@ struct rate { u64 start; u64 last_alert; u32 count; u32 hot; };
 BPF_PERCPU_ARRAY(flood_scratch, struct evt, 1);
 BPF_TABLE("lru_hash", u32, struct rate, rates, 16384);
 
-static __always_inline void flood_check(u32 tgid, u64 now) {
+/* Counting goes through a per-CPU cache of (process, events not yet added): a flooding
+ * process stays on its CPU, so most events cost one per-CPU lookup, and the shared table is
+ * updated once per FLOOD_BATCH events or when another process runs on the CPU. */
+#define FLOOD_BATCH 64
+struct flood_cpu { u32 tgid; u32 pending; };
+BPF_PERCPU_ARRAY(flood_cpu_map, struct flood_cpu, 1);
+
+/* Add `n` events of `tgid`; `current`: tgid is the running process (only then may its window
+ * be judged and a record sent, so the record names the right process). */
+static __always_inline void flood_add(u32 tgid, u32 n, u64 now, int current) {
     u32 zero = 0;
     struct kf_conf *conf = kf_config.lookup(&zero);
-    if (!conf || !conf->flood_threshold)
+    if (!conf || !conf->flood_threshold || !tgid)
         return;
     struct rate *r = rates.lookup(&tgid);
     if (!r) {
-        struct rate fresh = {now, 0, 1, 0};
+        struct rate fresh = {now, 0, n, 0};
         rates.update(&tgid, &fresh);
         return;
     }
-    __sync_fetch_and_add(&r->count, 1);
-    if (now - r->start < conf->window_ns)
+    __sync_fetch_and_add(&r->count, n);
+    if (!current || now - r->start < conf->window_ns)
         return;
     u32 seen = r->count;
     r->start = now;
@@ -323,6 +340,24 @@ static __always_inline void flood_check(u32 tgid, u64 now) {
         count(EV_FLOOD, C_SENT0);
     else
         count(EV_FLOOD, C_DROP0);
+}
+
+static __always_inline void flood_check(u32 tgid) {
+    u32 zero = 0;
+    struct flood_cpu *fc = flood_cpu_map.lookup(&zero);
+    if (!fc)
+        return;
+    if (fc->tgid == tgid) {
+        if (++fc->pending < FLOOD_BATCH)
+            return;
+        flood_add(tgid, fc->pending, bpf_ktime_get_boot_ns(), 1);
+        fc->pending = 0;
+        return;
+    }
+    if (fc->pending)
+        flood_add(fc->tgid, fc->pending, bpf_ktime_get_boot_ns(), 0);
+    fc->tgid = tgid;
+    fc->pending = 1;
 }
 
 /* ---------------------------------------------------------------- the decision */
@@ -356,11 +391,12 @@ static __always_inline struct kf_type *decide_begin(struct evt *e) {
     u32 type = e->type;
     if (type >= NTYPES)
         return 0;
-    count(type, C_SEEN);
-    flood_check(e->pid, e->ts);
+    flood_check(e->pid);
     struct kf_type *cfg = kf_type_of(type);
     if (cfg && !cfg->valid) {           /* tables not written yet: pass, as without a filter */
         e->rflags |= RF_MATCHED | RF_TRACKED;
+        if (!e->ts)
+            fill_rest(e);
         send(e, record_size(e), type, 0);
         return 0;
     }
@@ -411,6 +447,8 @@ static __always_inline int decide_end(struct evt *e, struct kf_type *cfg, int ma
         lane = 0;
     e->rflags |= matched ? RF_MATCHED : 0;
     e->rflags |= lane ? RF_LANE1 : 0;
+    if (!e->ts)
+        fill_rest(e);
     send(e, record_size(e), type, lane);
     return 0;
 }
@@ -460,9 +498,19 @@ int kf_judge(struct bpf_raw_tracepoint_args *ctx) {
         ks->bank = cfg->bank;
         ks->truth = 0;
         ks->unknown = cfg->always_unknown;
-        ks->slot = 0;
-        judge_prog.call(ctx, P_SLOTS);
-        matched = 1;
+        kf_slot(e, e->type, cfg, ks, 0);       /* most types have one string slot */
+        if (cfg->slots & 6) {
+            ks->slot = 1;
+            judge_prog.call(ctx, P_SLOTS);
+            matched = 1;
+        } else {
+            int verdict = kf_final(e, e->type, cfg, ks);
+            if (verdict == KF_NEEDS_CONTAINS) {
+                judge_prog.call(ctx, P_CONTAINS);
+                verdict = KF_PASS;
+            }
+            matched = verdict == KF_PASS;
+        }
     }
     return decide_end(e, cfg, matched);
 }
@@ -473,8 +521,9 @@ int kf_slots(struct bpf_raw_tracepoint_args *ctx) {
         return 0;
     u32 i = j.ks->slot;
     kf_slot(j.e, j.e->type, j.cfg, j.ks, i);
-    j.ks->slot = i + 1;
-    if (i + 1 < NSTR)
+    u32 next = i + 1;
+    j.ks->slot = next;
+    if (next < NSTR && (j.cfg->slots >> next) & 1)
         judge_prog.call(ctx, P_SLOTS);
     else
         judge_prog.call(ctx, P_DECIDE);
@@ -656,8 +705,7 @@ static __always_inline void exec_send(struct exec_evt *x) {
     u32 type = x->h.type;
     if (type >= NTYPES)
         return;
-    count(type, C_SEEN);
-    flood_check(x->h.pid, x->h.ts);
+    flood_check(x->h.pid);
     x->h.rflags |= RF_MATCHED;
     send(x, sizeof(*x), type, 0);
 }
@@ -777,35 +825,49 @@ TRACEPOINT_PROBE(syscalls, sys_exit_vfork) { return exit_common(args->ret, EV_VF
 
 BPF_PROG_ARRAY(exit_progs, 512);
 
-/* Argument n of the syscall, from the user registers saved at entry (x86_64 ABI order). */
-static __always_inline u64 sys_arg(struct pt_regs *regs, int n) {
-    u64 v = 0;
-    u32 off = n == 0 ? OFF_REGS_DI : n == 1 ? OFF_REGS_SI : n == 2 ? OFF_REGS_DX :
-              n == 3 ? OFF_REGS_R10 : n == 4 ? OFF_REGS_R8 : OFF_REGS_R9;
-    bpf_probe_read_kernel(&v, sizeof(v), (void *)regs + off);
-    return v;
-}
+/* The user registers saved at syscall entry, copied once per syscall by the dispatcher (one
+ * read of the span REGS_LO .. REGS_LO + REGS_SPAN that holds the six arguments and orig_ax)
+ * and read from here by the exit programs: cheaper than one kernel read per argument. */
+struct sysregs { u64 v[REGS_SPAN / 8]; };
+BPF_PERCPU_ARRAY(sysregs_map, struct sysregs, 1);
 
 RAW_TRACEPOINT_PROBE(sys_exit) {
-    struct pt_regs *regs = (struct pt_regs *)ctx->args[0];
-    s64 nr = -1;
-    bpf_probe_read_kernel(&nr, sizeof(nr), (void *)regs + OFF_REGS_ORIG_AX);
+    u32 zero = 0;
+    struct sysregs *r = sysregs_map.lookup(&zero);
+    if (!r)
+        return 0;
+    bpf_probe_read_kernel(r->v, REGS_SPAN, (void *)ctx->args[0] + REGS_LO);
+    s64 nr = (s64)r->v[(OFF_REGS_ORIG_AX - REGS_LO) / 8];
     if (nr < 0 || nr >= 512)
         return 0;
     exit_progs.call(ctx, (u32)nr);
     return 0;
 }
 
+/* Argument n (x86_64 syscall ABI order) from the copied registers. */
+static __always_inline u64 sys_arg(struct sysregs *r, int n) {
+    u32 off = n == 0 ? OFF_REGS_DI : n == 1 ? OFF_REGS_SI : n == 2 ? OFF_REGS_DX :
+              n == 3 ? OFF_REGS_R10 : n == 4 ? OFF_REGS_R8 : OFF_REGS_R9;
+    return r->v[((off - REGS_LO) / 8) % (REGS_SPAN / 8)];
+}
+
 /* The common head of a generated exit program. */
 #define PLAIN_EXIT_BEGIN(type) \
-    struct pt_regs *regs = (struct pt_regs *)ctx->args[0]; \
     long ret = (long)ctx->args[1]; \
     if (IS_SELF()) return 0; \
+    struct sysregs *regs = sysregs_lookup(); \
+    if (!regs) return 0; \
     struct evt *e = record_begin(type); \
     if (!e) return 0;
 
+static __always_inline struct sysregs *sysregs_lookup(void) {
+    u32 zero = 0;
+    return sysregs_map.lookup(&zero);
+}
+
 static __always_inline int plain_end(struct bpf_raw_tracepoint_args *ctx, struct evt *e, long ret) {
-    fill_common(e, ret);
+    fill_ids(e, ret);
+    e->ts = 0;                         /* set when sent (fill_rest) */
     judge_prog.call(ctx, 0);
     return 0;
 }
