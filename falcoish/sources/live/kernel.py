@@ -123,7 +123,7 @@ def build_source(attach: Iterable[str], lane_pages: tuple[int, int] = (2048, 204
                f"#define STASH_ENTRIES {stash_entries}", f"#define STR_SZ {STR_SZ}",
                f"#define SELF_PID {os.getpid()}", f"#define NTYPES {spec.NTYPES}",
                "#define TRACKED_ENTRIES 262144", "#define COMM_ENTRIES 131072",
-               "#define KF_STRING_ENTRIES 16384"]
+               "#define KF_STRING_ENTRIES 16384", "#define KF_NAME_ENTRIES 16384"]
     defines += offsets if offsets is not None else btf_defines()
     for name, num in spec.TYPE_NUMBERS.items():
         defines.append(f"#define EV_{name.upper()} {num}")

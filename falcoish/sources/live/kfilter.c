@@ -30,8 +30,10 @@
 #define KF_STR 253
 #define K_FWD 0
 #define K_REV 3
-#define K_COMM 6
 #define K_CONT 7
+#define KF_REJECT 0
+#define KF_PASS 1
+#define KF_NEEDS_CONTAINS 2
 #define O_DIRECTORY_BIT 0200000
 #define O_PATH_BIT 010000000
 
@@ -60,14 +62,34 @@ struct kf_type {
     u8 nints;
     u8 slots;          /* string slots the tests read (bit i = slot i) */
     u8 bank;
-    u8 pad[2];
+    u8 nopre;          /* 1: no forward pair prefilter, 2: no reverse one (an entry is too short) */
+    u8 pad[1];
     u32 lookups;       /* 1 << kind for each trie lookup the tests need */
     u32 pad2;
     u64 always_unknown; /* tests the tables could not hold: always unknown */
     u64 need[13];      /* tests needing [slot*4 + 0 whole, 1 absolute, 2 normal, 3 no //], [12] comm */
     u64 cont[NSTR];    /* tests with a `contains` part, per slot */
+    u64 cont_dots[NSTR];     /* ... whose every needle (and nothing else) needs ".." */
+    u64 cont_slashdot[NSTR]; /* ... whose every needle (and nothing else) needs "/." */
+    struct kf_short {  /* entries too short for a byte pair: checked directly when a lookup is skipped */
+        u8 kind;
+        u8 len;
+        u8 b[2];
+        u32 comp_len;
+        u64 prefix;
+        u64 exact;
+        u64 comp;
+    } shorts[4];
+    u8 nshort;
+    u8 nnameprefix;
+    u8 pad3[6];
+    struct kf_nameprefix { u64 bits; u8 len; char s[15]; } nameprefix[4];   /* proc.name startswith */
 };
 BPF_ARRAY(kf_types, struct kf_type, 2 * NTYPES);
+
+/* proc.name equality tests: (bank, type, name) -> bits, a hash lookup per judged name */
+struct kf_namekey { u8 bank; u8 type; u8 pad[2]; char comm[16]; };
+BPF_HASH(kf_names, struct kf_namekey, u64, KF_NAME_ENTRIES);
 
 /* one row per (bank, type): a whole filter is read with one lookup */
 struct kf_termrow { u64 pos[KF_TERMS]; u64 neg[KF_TERMS]; };
@@ -81,10 +103,24 @@ struct kf_int { u8 operand; u8 bit; u8 pad[6]; u64 mask; u64 flip; u64 lo; u64 s
 struct kf_introw { u8 decode[8]; struct kf_int t[KF_INTS]; };   /* decode: 0 s64, 1 s32, 2 u32 */
 BPF_ARRAY(kf_ints, struct kf_introw, 2 * NTYPES);
 
-/* the first two bytes of every needle, per (bank, type): a position whose two bytes start no
- * needle costs no trie lookup */
+/* Byte pairs, per (bank, type), that let a string skip a trie lookup: [B_FWD] the two bytes
+ * after a leading '/' (else the first two) of every forward entry, [B_REV] the first two of
+ * every reversed entry, [B_CONT] the first two of every needle.  A string whose pair is not
+ * in the set cannot match an entry, so the lookup would find nothing (most paths of a
+ * flood).  kf_type.nopre says when a type has an entry too short for a pair. */
 struct kf_bigrams { u64 w[1024]; };
-BPF_ARRAY(kf_bigram_map, struct kf_bigrams, 2 * NTYPES);
+#define B_FWD 0
+#define B_REV 1
+#define B_CONT 2
+BPF_ARRAY(kf_bigram_map, struct kf_bigrams, 2 * NTYPES * 3);
+
+static __always_inline int kf_pair_in(u32 base, u32 which, u32 pair) {
+    u32 idx = base * 3 + which;
+    struct kf_bigrams *bg = kf_bigram_map.lookup(&idx);
+    if (!bg)
+        return 1;
+    return (bg->w[(pair >> 6) & 1023] >> (pair & 63)) & 1;
+}
 
 struct kf_key { u32 prefixlen; u8 data[KF_KEY]; };
 /* prefix: prefix tests of this entry and of every shorter entry it extends; exact: equality
@@ -111,6 +147,8 @@ struct kf_scratch {
     u32 normal;
     u32 nodslash;
     u32 last_slash;
+    u64 candidates;    /* terms that may pass once `contains` is known */
+    u64 decided;       /* `contains` tests already known false */
 };
 BPF_PERCPU_ARRAY(kf_scratch_map, struct kf_scratch, 1);
 
@@ -194,26 +232,56 @@ static __always_inline void kf_operands(struct evt *e, struct kf_introw *row, u6
     vals[7] = e->res < 0 ? (u64)-1 : (u64)e->res;
 }
 
-/* Does some term hold?  (unknown tests satisfy both polarities)  Unrolled with a constant
- * trip count and an early exit: straight-line code for the verifier, few steps at run time. */
-static __always_inline int kf_terms_pass(u32 base, u32 nterms, u64 truth, u64 unknown) {
+/* One pass over the terms (unknown tests satisfy both polarities, `pending` tests are not
+ * known yet): KF_PASS when a term without pending tests holds; else the terms that hold on
+ * their known tests go to ks->candidates (map memory, where the verifier keeps no value: it
+ * would otherwise follow every combination of them).  `only`: look at these terms only (all
+ * ones for a first pass).  Unrolled with a constant trip count and an early exit:
+ * straight-line code for the verifier, few steps at run time. */
+static __always_inline int kf_check_terms(u32 base, u32 nterms, struct kf_scratch *ks, u64 pending, u64 only) {
+    ks->candidates = 0;
     struct kf_termrow *row = kf_terms.lookup(&base);
     if (!row)
-        return 1;
-    u64 tu = truth | unknown, tr = truth & ~unknown;
+        return KF_PASS;
+    u64 tu = ks->truth | ks->unknown | pending, tr = ks->truth & ~ks->unknown & ~pending;
     #pragma clang loop unroll(full)
     for (int i = 0; i < KF_TERMS; i++) {
-        if (i >= nterms)
+        if (i >= nterms || !(only >> i))
             break;
-        if ((row->pos[i] & ~tu) == 0 && (row->neg[i] & tr) == 0)
-            return 1;
+        if (!((only >> i) & 1))
+            continue;
+        u64 pos = row->pos[i], neg = row->neg[i];
+        if ((pos & ~tu) == 0 && (neg & tr) == 0) {
+            if (!((pos | neg) & pending))
+                return KF_PASS;
+            ks->candidates |= 1ULL << i;
+        }
     }
-    return 0;
+    return KF_REJECT;
 }
 
-#define KF_REJECT 0
-#define KF_PASS 1
-#define KF_NEEDS_CONTAINS 2
+/* What the short entries of `kind` give a string starting with bytes c0 c1 (the lookup of a
+ * string with a byte pair no entry has would find only them). */
+static __always_inline u64 kf_shorts(struct kf_type *cfg, u32 kind, u8 c0, u8 c1, u32 len, u32 comp) {
+    u64 bits = 0;
+    u32 n = cfg->nshort;
+    #pragma unroll
+    for (int j = 0; j < 4; j++) {
+        if (j >= n)
+            break;
+        struct kf_short *sh = &cfg->shorts[j];
+        if (sh->kind != kind)
+            continue;
+        if ((sh->len >= 1 && sh->b[0] != c0) || (sh->len >= 2 && sh->b[1] != c1))
+            continue;
+        bits |= sh->prefix;
+        if (sh->len == len)
+            bits |= sh->exact;
+        if (comp && sh->comp_len == comp)
+            bits |= sh->comp;
+    }
+    return bits;
+}
 
 /* One string slot: one pass over its bytes finds whether it is whole, absolute, normal and
  * free of "//", where its last '/' is, and writes it reversed into the reverse key; then at
@@ -243,7 +311,7 @@ static __always_inline void kf_slot(struct evt *e, u32 type, struct kf_type *cfg
     /* 8 bytes per step: masks of '/' and '.' bytes, the last three bytes of the step before
      * (to find "//", "/./", "/../" across steps), the highest '/', and the chunk written
      * byte-swapped into the reverse key. */
-    u64 bad = 0, dslash = 0, last = 0, hs = 0, hd = 0;
+    u64 bad = 0, dslash = 0, last = 0, hs = 0, hd = 0, dots = 0, slashdot = 0;
     #pragma clang loop unroll(disable)
     for (u32 c = 0; c < STR_SZ / 8; c++) {
         u32 at = c * 8;
@@ -259,6 +327,8 @@ static __always_inline void kf_slot(struct evt *e, u32 type, struct kf_type *cfg
         hs = (hs >> 8) | (sl << 3);           /* bit j: byte at - 3 + j */
         hd = (hd >> 8) | (dt << 3);
         dslash |= hs & (hs << 1) & 0x7F8;
+        dots |= hd & (hd << 1) & 0x7F8;        /* ".." */
+        slashdot |= hd & (hs << 1) & 0x7F8;    /* "/." */
         bad |= hs & (hd << 1) & ((hs << 2) | ((hd << 2) & (hs << 3))) & 0x7F8;
         u64 hi = kf_highest(sl);              /* index + 1 of the last '/' here, 0 if none */
         last += (at + hi - 1 - last) & (0 - (u64)(hi != 0));
@@ -285,6 +355,11 @@ static __always_inline void kf_slot(struct evt *e, u32 type, struct kf_type *cfg
     bad |= EQ(e1, '/') & (len > 1);
     bad |= EQ(e1, '.') & (EQ(e2, '/') | (EQ(e2, '.') & EQ(e3, '/')));
     ks->nodslash = !dslash;
+    /* a `contains` test whose every needle has ".." (or "/.") is false on a string without */
+    if (!dots)
+        ks->decided |= cfg->cont_dots[i];
+    if (!slashdot)
+        ks->decided |= cfg->cont_slashdot[i];
     ks->normal = ks->abs && !bad && !dslash;
     ks->last_slash = last & (STR_SZ - 1);
     if (!ks->abs)
@@ -297,14 +372,34 @@ static __always_inline void kf_slot(struct evt *e, u32 type, struct kf_type *cfg
     u32 whole_len = ks->len[i];
     u32 dir_comp = ks->normal ? (slash_at ? slash_at + 1 : 1) : 0;
     u32 base_comp = ks->normal ? whole_len - slash_at : 0;
+    u32 base = ks->bank * NTYPES + type;
+    u32 n = whole_len > KF_STR ? KF_STR : whole_len;
     if (lookups & (1 << (K_FWD + i))) {
-        ks->fwd.data[0] = ks->bank;
-        ks->fwd.data[1] = type;
-        bpf_probe_read_kernel(&ks->fwd.data[3], KF_STR, e->s[i]);
-        ks->truth |= kf_lookup(&ks->fwd, K_FWD + i, whole_len, dir_comp);
+        int skip = 0;
+        if (!(cfg->nopre & 1) && n >= 3) {
+            u32 at = s[0] == '/' ? 1 : 0;
+            skip = !kf_pair_in(base, B_FWD, ((u32)(u8)s[at] << 8) | (u8)s[at + 1]);
+        }
+        if (!skip) {
+            ks->fwd.data[0] = ks->bank;
+            ks->fwd.data[1] = type;
+            bpf_probe_read_kernel(&ks->fwd.data[3], n & 255, e->s[i]);
+            ks->truth |= kf_lookup(&ks->fwd, K_FWD + i, whole_len, dir_comp);
+        } else {
+            ks->truth |= kf_shorts(cfg, K_FWD + i, (u8)s[0], (u8)s[1], whole_len, dir_comp);
+        }
     }
-    if (rev)
-        ks->truth |= kf_lookup(&ks->rev, K_REV + i, whole_len, base_comp);
+    if (rev) {
+        int skip = 0;
+        if (!(cfg->nopre & 2) && n >= 2)
+            skip = !kf_pair_in(base, B_REV, ((u32)(u8)s[(whole_len - 1) & (STR_SZ - 1)] << 8)
+                                            | (u8)s[(whole_len - 2) & (STR_SZ - 1)]);
+        if (!skip)
+            ks->truth |= kf_lookup(&ks->rev, K_REV + i, whole_len, base_comp);
+        else
+            ks->truth |= kf_shorts(cfg, K_REV + i, (u8)s[(whole_len - 1) & (STR_SZ - 1)],
+                                   (u8)s[(whole_len - 2) & (STR_SZ - 1)], whole_len, base_comp);
+    }
 }
 
 /* The thread name, integer tests, then the terms.  KF_NEEDS_CONTAINS when only a term waiting
@@ -317,24 +412,33 @@ static __always_inline void kf_comm(struct evt *e, u32 type, struct kf_type *cfg
         ks->unknown |= cfg->need[12];
         return;
     }
-    if (!(cfg->lookups & (1 << K_COMM)))
-        return;
-    ks->fwd.data[0] = ks->bank;
-    ks->fwd.data[1] = type;
-    u32 clen = 16;
+    struct kf_namekey key = {};
+    key.bank = ks->bank;
+    key.type = type;
+    __builtin_memcpy(key.comm, c->comm, 16);
+    u64 *bits = kf_names.lookup(&key);
+    if (bits)
+        ks->truth |= *bits;
+    u32 n = cfg->nnameprefix;
     #pragma unroll
-    for (int k = 15; k >= 0; k--) {
-        char ch = c->comm[k];
-        if (ch == 0)
-            clen = k;
-        ks->fwd.data[3 + k] = ch;
+    for (int j = 0; j < 4; j++) {
+        if (j >= n)
+            break;
+        struct kf_nameprefix *np = &cfg->nameprefix[j];
+        int ok = 1;
+        #pragma unroll
+        for (int k = 0; k < 15; k++) {
+            if (k < np->len && c->comm[k] != np->s[k])
+                ok = 0;
+        }
+        if (ok)
+            ks->truth |= np->bits;
     }
-    ks->truth |= kf_lookup(&ks->fwd, K_COMM, clen, 0);
 }
 
-/* Integer tests, then the terms.  The thread name and `contains` are looked at only when a term
- * could pass with them (they are "pending" until then): most events are rejected without.
- * KF_NEEDS_CONTAINS when only a term waiting on a `contains` test could pass. */
+/* Integer tests, then the terms.  The thread name and `contains` are looked at only for
+ * terms that hold on everything else (most events are decided without them):
+ * KF_NEEDS_CONTAINS, with the terms still in play in ks->candidates. */
 static __always_inline int kf_final(struct evt *e, u32 type, struct kf_type *cfg, struct kf_scratch *ks) {
     u32 base = ks->bank * NTYPES + type;
     u32 nints = cfg->nints;
@@ -356,18 +460,19 @@ static __always_inline int kf_final(struct evt *e, u32 type, struct kf_type *cfg
             ks->truth |= truth;
         }
     }
-    u64 cont = cfg->cont[0] | cfg->cont[1] | cfg->cont[2];
-    u64 names = cfg->need[12];
-    u64 pending = (cont | names) & ~ks->truth & ~ks->unknown;
-    if (pending && !kf_terms_pass(base, cfg->nterms, ks->truth, ks->unknown | pending))
-        return KF_REJECT;
-    if (names)
-        kf_comm(e, type, cfg, ks);
-    if (kf_terms_pass(base, cfg->nterms, ks->truth, ks->unknown))
+    u64 cont = (cfg->cont[0] | cfg->cont[1] | cfg->cont[2]) & ~ks->truth & ~ks->unknown & ~ks->decided;
+    u64 names = cfg->need[12] & ~ks->truth & ~ks->unknown;
+    if (kf_check_terms(base, cfg->nterms, ks, cont | names, ~0ULL) == KF_PASS)
         return KF_PASS;
-    pending = cont & ~ks->truth & ~ks->unknown;
-    if (!pending || !kf_terms_pass(base, cfg->nterms, ks->truth, ks->unknown | pending))
+    if (!ks->candidates)
         return KF_REJECT;
+    if (names) {                       /* some candidate may depend on the thread's name */
+        kf_comm(e, type, cfg, ks);
+        if (kf_check_terms(base, cfg->nterms, ks, cont, ks->candidates) == KF_PASS)
+            return KF_PASS;
+        if (!ks->candidates)
+            return KF_REJECT;
+    }
     return KF_NEEDS_CONTAINS;
 }
 
@@ -398,7 +503,8 @@ static __always_inline u64 kf_contains_slot(struct evt *e, u32 type, struct kf_t
 static __always_inline int kf_stage2(struct evt *e, u32 type, struct kf_type *cfg, struct kf_scratch *ks) {
     u64 truth = ks->truth;
     u32 base = ks->bank * NTYPES + type;
-    struct kf_bigrams *bg = kf_bigram_map.lookup(&base);
+    u32 idx = base * 3 + B_CONT;
+    struct kf_bigrams *bg = kf_bigram_map.lookup(&idx);
     if (!bg)
         return 1;
     #pragma unroll
@@ -406,5 +512,6 @@ static __always_inline int kf_stage2(struct evt *e, u32 type, struct kf_type *cf
         if (cfg->cont[i] & ~truth)
             truth |= kf_contains_slot(e, type, cfg, ks, bg, i);
     }
-    return kf_terms_pass(base, cfg->nterms, truth, ks->unknown);
+    ks->truth = truth;
+    return kf_check_terms(base, cfg->nterms, ks, 0, ks->candidates) == KF_PASS;
 }

@@ -18,7 +18,7 @@ from ...kernel_filter.plan import TypeFilter
 from . import spec
 
 KF_TERMS, KF_INTS, KF_NEEDLE, KF_KEY, KF_STR = 48, 32, 32, 256, 253
-K_FWD, K_REV, K_COMM, K_CONT = 0, 3, 6, 7
+K_FWD, K_REV, K_CONT = 0, 3, 7
 ST_NONE, ST_ALWAYS, ST_OPEN, ST_CLOSE = 0, 1, 2, 3
 #: view kind -> requirement level (need index within a slot): whole, absolute, normal, no //
 LEVELS = {"raw": 0, "abs": 1, "path": 2, "rawc": 3, "dir": 2, "base": 2}
@@ -49,7 +49,14 @@ class Encoded:
     ints: list[tuple[int, int, int, int, int, int]] = field(default_factory=list)  # operand bit mask flip lo span
     decode: list[int] = field(default_factory=lambda: [0] * 8)
     cont: list[int] = field(default_factory=lambda: [0] * 3)       # contains tests per slot
+    cont_dots: list[int] = field(default_factory=lambda: [0] * 3)  # ... needing ".." (see kfilter.c)
+    cont_slashdot: list[int] = field(default_factory=lambda: [0] * 3)
     bigrams: list[int] = field(default_factory=lambda: [0] * 1024)  # first two bytes of needles
+    fwd_pairs: list[int] = field(default_factory=lambda: [0] * 1024)  # see kfilter.c kf_bigrams
+    rev_pairs: list[int] = field(default_factory=lambda: [0] * 1024)
+    shorts: set[tuple[int, bytes]] = field(default_factory=set)    # entries without a byte pair
+    names: dict[bytes, int] = field(default_factory=dict)          # proc.name = value -> bits
+    name_prefixes: list[tuple[bytes, int]] = field(default_factory=list)
     strings: dict[tuple[int, bytes], list[int]] = field(default_factory=dict)   # -> [prefix, exact, comp]
     need: list[int] = field(default_factory=lambda: [0] * 13)
     lookups: int = 0
@@ -81,7 +88,8 @@ def policies(attached: Iterable[str], wanted: frozenset[str], filters: dict[str,
                 p.lane1_only = tf.open
             if name in spec.OPEN_TYPES:
                 p.state = ST_OPEN
-                p.flags_arg = sc.positions["flags"][1] if sc is not None and "flags" in sc.positions else 5
+                # creat has no flags argument: it opens for writing (6 = no flags to look at)
+                p.flags_arg = sc.positions["flags"][1] if sc is not None and "flags" in sc.positions else 6
             elif name == "close":
                 p.state = ST_CLOSE
             elif name in spec.FD_STATE:
@@ -123,9 +131,17 @@ def _encode_test(enc: Encoded, test: Test, bit: int) -> None:
         if test.suffix or test.contains:
             enc.always_unknown |= bit
         for v in test.eq:
-            _string(enc, K_COMM, v.encode(), bit, EXACT)
+            name = v.encode()
+            if len(name) <= 15:              # a longer name never equals a thread's name
+                enc.names[name] = enc.names.get(name, 0) | bit
         for v in test.prefix:
-            _string(enc, K_COMM, v.encode(), bit, PREFIX)
+            start = v.encode()
+            if len(start) > 15:
+                continue                     # no thread name is that long
+            if len(enc.name_prefixes) >= 4:
+                enc.always_unknown |= bit
+            else:
+                enc.name_prefixes.append((start, bit))
         return
     kind, slot = view.rstrip("0123456789"), int(view[len(view.rstrip("0123456789")):])
     enc.need[slot * 4 + LEVELS[kind]] |= bit
@@ -146,6 +162,11 @@ def _encode_test(enc: Encoded, test: Test, bit: int) -> None:
         _string(enc, K_FWD + slot, v.encode(), bit, PREFIX)
     for v in test.suffix:
         _string(enc, K_REV + slot, v.encode()[::-1], bit, PREFIX)
+    only_contains = not (test.eq or test.prefix or test.suffix)
+    if only_contains and test.contains and all(b".." in v.encode() for v in test.contains):
+        enc.cont_dots[slot] |= bit
+    if only_contains and test.contains and all(b"/." in v.encode() for v in test.contains):
+        enc.cont_slashdot[slot] |= bit
     for v in test.contains:
         needle = v.encode()
         if not needle or len(needle) > KF_NEEDLE:
@@ -172,6 +193,22 @@ def _string(enc: Encoded, kind: int, value: bytes, bit: int, role: int) -> None:
     entry[role] |= bit
     if kind < K_CONT:                    # needles are looked up by the contains stage
         enc.lookups |= 1 << kind
+    if K_FWD <= kind < K_REV:
+        pair = value[1:3] if value.startswith(b"/") else value[:2]
+        if len(pair) < 2:
+            enc.shorts.add((kind, value))
+        else:
+            _set_pair(enc.fwd_pairs, pair)
+    elif K_REV <= kind < K_CONT:
+        if len(value) < 2:
+            enc.shorts.add((kind, value))
+        else:
+            _set_pair(enc.rev_pairs, value[:2])
+
+
+def _set_pair(words: list[int], pair: bytes) -> None:
+    code = pair[0] << 8 | pair[1]
+    words[code >> 6] |= 1 << (code & 63)
 
 
 def _encode_int(enc: Encoded, test: IntTest, bit: int) -> None:
@@ -251,6 +288,7 @@ class FilterTables:
     def __init__(self, bpf: Any) -> None:
         self.bpf = bpf
         self._written: dict[int, list[Any]] = {0: [], 1: []}
+        self._names: dict[int, list[Any]] = {0: [], 1: []}
         self.bank = 0
         self._installed = False
 
@@ -275,11 +313,18 @@ class FilterTables:
                 t.operand, t.bit, t.mask, t.flip, t.lo, t.span = operand, bit, mask, flip, lo, span
             ints[ctypes.c_int(base)] = introw
             bigrams = self.bpf[b"kf_bigram_map"]
-            pairs = bigrams.Leaf()
-            for i, word in enumerate(enc.bigrams):
-                if word:
-                    pairs.w[i] = word
-            bigrams[ctypes.c_int(base)] = pairs
+            for which, words in enumerate((enc.fwd_pairs, enc.rev_pairs, enc.bigrams)):
+                pairs = bigrams.Leaf()
+                for i, word in enumerate(words):
+                    if word:
+                        pairs.w[i] = word
+                bigrams[ctypes.c_int(base * 3 + which)] = pairs
+            names = self.bpf[b"kf_names"]
+            for name, bits in enc.names.items():
+                key = names.Key()
+                key.bank, key.type, key.comm = bank, num, name
+                names[key] = ctypes.c_uint64(bits)
+                self._names[bank].append(key)
             for kind, text, prefix, exact, comp, comp_len in trie_entries(enc):
                 key = strings.Key()
                 key.prefixlen = 8 * (3 + len(text))
@@ -309,10 +354,28 @@ class FilterTables:
         row.track_all, row.lane1_only = p.track_all, p.lane1_only
         row.nterms, row.nints, row.slots = len(enc.terms), len(enc.ints), enc.slots
         row.bank, row.lookups, row.always_unknown = bank, enc.lookups, enc.always_unknown
+        shorts = sorted(enc.shorts)
+        if len(shorts) > len(row.shorts):     # too many: no prefilter for those kinds
+            row.nopre = (1 if any(k < K_REV for k, _ in shorts) else 0) | (2 if any(k >= K_REV for k, _ in shorts) else 0)
+            shorts = []
+        entries = {(k, v): (p, x, c, cl) for k, v, p, x, c, cl in trie_entries(enc)}
+        for j, (kind, value) in enumerate(shorts):
+            prefix, exact, comp, comp_len = entries[(kind, value)]
+            sh = row.shorts[j]
+            sh.kind, sh.len, sh.comp_len = kind, len(value), comp_len
+            for k, byte in enumerate(value):
+                sh.b[k] = byte
+            sh.prefix, sh.exact, sh.comp = prefix, exact, comp
+        row.nshort = len(shorts)
+        for j, (start, bits) in enumerate(enc.name_prefixes):
+            row.nameprefix[j].len, row.nameprefix[j].s, row.nameprefix[j].bits = len(start), start, bits
+        row.nnameprefix = len(enc.name_prefixes)
         for i, mask in enumerate(enc.need):
             row.need[i] = mask
         for i, mask in enumerate(enc.cont):
             row.cont[i] = mask
+            row.cont_dots[i] = enc.cont_dots[i]
+            row.cont_slashdot[i] = enc.cont_slashdot[i]
         return row
 
     def _clear(self, bank: int) -> None:
@@ -323,6 +386,13 @@ class FilterTables:
             except KeyError:
                 pass
         self._written[bank] = []
+        names = self.bpf[b"kf_names"]
+        for key in self._names[bank]:
+            try:
+                del names[key]
+            except KeyError:
+                pass
+        self._names[bank] = []
         types = self.bpf[b"kf_types"]
         for num in range(spec.NTYPES):
             types[ctypes.c_int(bank * spec.NTYPES + num)] = types.Leaf()

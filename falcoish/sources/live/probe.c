@@ -415,13 +415,15 @@ static __always_inline int decide_end(struct evt *e, struct kf_type *cfg, int ma
         needed = 1;
     } else if (cfg->state == ST_CLOSE) {
         needed = untrack(e->pid, (s64)(s32)e->a[0]);
-    } else if (cfg->state == ST_OPEN && newfd >= 0) {
+    } else if (cfg->state == ST_OPEN && newfd >= 0 && cfg->flags_arg < 6) {   /* (creat: a writer) */
         /* a directory may become a dirfd or the cwd, an executable may be run through its
          * descriptor: user space must know those; other files only when a rule matched */
         u64 flags = e->a[cfg->flags_arg > 5 ? 5 : cfg->flags_arg];
         if (flags & (O_DIRECTORY_BIT | O_PATH_BIT)) {
             needed = 1;
-        } else {
+        } else if ((flags & 3) == 0) {
+            /* only a read-only open can give a directory (else EISDIR) or a file to run
+             * through its descriptor (a writer makes exec fail with ETXTBSY) */
             u32 mode = fd_mode(newfd);
             needed = (mode & 0xF000) == 0x4000 || (mode & 0111) != 0;
         }
@@ -498,6 +500,7 @@ int kf_judge(struct bpf_raw_tracepoint_args *ctx) {
         ks->bank = cfg->bank;
         ks->truth = 0;
         ks->unknown = cfg->always_unknown;
+        ks->decided = 0;
         kf_slot(e, e->type, cfg, ks, 0);       /* most types have one string slot */
         if (cfg->slots & 6) {
             ks->slot = 1;
