@@ -240,3 +240,23 @@ def test_normal_path_definition(path: str) -> None:
     from falcoish.sources.live.state import normalize
     raw = path.encode()
     assert is_normal(raw) == (path.startswith("/") and normalize(path) == path and "//" not in path)
+
+
+def test_the_filter_is_the_same_in_every_run() -> None:
+    """Merging terms to fit the probe must not depend on Python's per-process hash seed: one
+    seed once merged `open for writing below /etc` with `open for reading below /rootfs` into
+    `any open below /etc`, and every read of /etc/hostname went up as rule-relevant."""
+    import os
+    import subprocess
+    import sys
+    rules: list[str] = []
+    for f in CORPUS_FILES:
+        rules += ["-r", f]
+    shown = []
+    for seed in ("0", "1", "2"):
+        out = subprocess.run([sys.executable, "-m", "falcoish.cli.main", "events", "--no-defaults", *rules,
+                              "--kernel-filter"], capture_output=True, text=True, timeout=120,
+                             env={**os.environ, "PYTHONHASHSEED": seed})
+        assert out.returncode == 0, out.stderr
+        shown.append(out.stdout)
+    assert "openat" in shown[0] and shown[0] == shown[1] == shown[2]

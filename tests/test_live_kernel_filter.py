@@ -12,12 +12,14 @@ from __future__ import annotations
 import os
 import re
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
 import textwrap
 import threading
 import time
+import urllib.request
 import uuid
 from pathlib import Path
 from typing import Any, Iterator
@@ -64,6 +66,22 @@ def work() -> Iterator[Path]:
     subprocess.run(["rm", "-rf", str(d)], check=False)
 
 
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def scrape(port: int) -> dict[str, float]:
+    text = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10).read().decode()
+    out = {}
+    for line in text.splitlines():
+        if line.startswith("falcoish_"):
+            name, _, value = line.rpartition(" ")
+            out[name] = float(value)
+    return out
+
+
 def summary_counts(stderr: list[str]) -> dict[str, int]:
     err = "\n".join(stderr)
     out: dict[str, int] = {}
@@ -83,8 +101,9 @@ def summary_counts(stderr: list[str]) -> dict[str, int]:
 def test_flood_is_dropped_in_the_kernel_and_an_attack_inside_it_alerts(live_ok: None, work: Path) -> None:
     target = work / "flood.tmp"
     target.write_text("x")
+    port = free_port()
     falco = Falcoish(falcoish_cmd("--no-defaults", "-r", str(CORPUS / "falco_rules.yaml"), "--json",
-                                  "-M", "120"))
+                                  "-M", "120", "--metrics-port", str(port)))
     try:
         falco.wait_started(START_WAIT)
         flood = subprocess.Popen([sys.executable, "-c", textwrap.dedent(FLOOD), str(target), "4"],
@@ -97,6 +116,7 @@ def test_flood_is_dropped_in_the_kernel_and_an_attack_inside_it_alerts(live_ok: 
         flood_alert = falco.wait_alert("Falco internal: syscall flood", f"pid {flood.pid} ", timeout=10)
         out, _ = flood.communicate(timeout=60)
         pairs = int(out.strip())
+        metrics = scrape(port)
     finally:
         code = falco.stop()
     assert code == 0, "\n".join(falco.stderr[-20:])
@@ -109,6 +129,11 @@ def test_flood_is_dropped_in_the_kernel_and_an_attack_inside_it_alerts(live_ok: 
     assert counts["dropped.reserved"] == 0, counts
     assert flood_alert["priority"] == "Critical" and "possible evasion attempt" in flood_alert["output"]
     assert "reserved lane 0" in flood_alert["output"], flood_alert["output"]
+    # the same counts, per type and per lane, and the event age, in the metrics
+    assert metrics['falcoish_kernel_events_total{outcome="filtered",type="openat"}'] >= 0.95 * pairs
+    assert metrics['falcoish_lane_events_total{lane="reserved",outcome="dropped"}'] == 0
+    assert 0 < metrics['falcoish_event_age_seconds{quantile="0.99"}'] <= metrics['falcoish_event_age_seconds{quantile="1"}']
+    assert metrics["falcoish_flood_alerts_total"] >= 1
 
 
 def test_reload_that_enables_a_rule_on_new_paths_lets_them_through(live_ok: None, work: Path) -> None:
@@ -166,16 +191,27 @@ def test_exit_summary_shows_the_probe_counters_at_exit(live_ok: None, work: Path
     from falcoish.sources.live.capture import LiveCapture
 
     reads: list[dict[str, dict[str, int]]] = []
-    original = kernel.KernelProbe.counters
+    calls: list[str] = []
+    original, original_detach = kernel.KernelProbe.counters, kernel.KernelProbe.detach
 
     def recording(self: Any) -> dict[str, dict[str, int]]:
         got = original(self)
         reads.append(got)
+        calls.append("counters")
         return got
+
+    def detaching(self: Any) -> None:
+        calls.append("detach")
+        original_detach(self)
     monkeypatch.setattr(kernel.KernelProbe, "counters", recording)
+    monkeypatch.setattr(kernel.KernelProbe, "detach", detaching)
     target = work / "flood.tmp"
     target.write_text("x")
-    cap = LiveCapture({"openat", "close"}, kernel_filter=False, lane_pages=(8, 8))
+    from falcoish.sources.live.kcontrol import FloodSettings
+    cap = LiveCapture({"openat", "close"}, kernel_filter=False, lane_pages=(8, 8),
+                      flood=FloodSettings(threshold=1000, sustain=1))
+    notices: list[Any] = []
+    cap.on_flood = notices.append
     cap.start()
     flood = subprocess.Popen([sys.executable, "-c", textwrap.dedent(FLOOD), str(target), "4"],
                              stdout=subprocess.PIPE, text=True)
@@ -200,6 +236,12 @@ def test_exit_summary_shows_the_probe_counters_at_exit(live_ok: None, work: Path
         return sum(v["dropped_reserved"] + v["dropped_bulk"] for v in c.values())
     final = dropped(reads[-1])
     running = [dropped(r) for r in reads[:-1]]
+    # the last read came after the probe was detached (nothing could change the counters any
+    # more), and the summary shows exactly that read, which is past what was read while running
+    assert calls[-2:] == ["detach", "counters"] and calls.count("detach") == 1, calls[-5:]
     assert final > 0 and summary["kernel_drops"] == final, (final, summary["kernel_drops"])
-    assert running and final > running[-1], (running[-3:], final)
+    assert running and final >= running[-1] and final > running[0], (running[-3:], final)
     assert summary["unread_records"] > 0 or events > 0
+    # the flood notice got through although the lanes were full all along (held in a map)
+    assert notices and notices[0].pid == flood.pid, notices
+    assert reads[-1]["flood"]["dropped_reserved"] == 0, reads[-1]["flood"]

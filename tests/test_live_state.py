@@ -67,9 +67,7 @@ def exec_record(tid: int, argv: list[str], env: list[str], filename: str, comm: 
     blob_a = b"".join(x.encode() + b"\0" for x in argv)
     blob_e = b"".join(x.encode() + b"\0" for x in env)
     body = struct.pack("<II", len(blob_a), len(blob_e))
-    body += blob_a.ljust(kernel.EXEC_ENV_OFF - kernel.EXEC_ARGV_OFF, b"\0")
-    body += blob_e.ljust(kernel.EXEC_SIZE - kernel.EXEC_ENV_OFF, b"\0")
-    return head + body
+    return head + body + blob_a + blob_e          # env right after argv, as the probe sends
 
 
 def s(text: str) -> bytes:
@@ -277,3 +275,19 @@ def test_users_read_passwd_and_group(tmp_path: Any) -> None:
     assert users.user_section(33, 0) is sec
     assert users.group_section(4) == {"gid": 4, "name": "adm"}
     assert users.user_section(4242, -1) == {"uid": 4242}
+
+
+def test_exec_of_a_child_gone_before_its_cgroup_was_read_keeps_its_container() -> None:
+    """A short-lived program (`nc -e ...` that exits at once) may be gone between the reads of
+    its /proc entry: the container it inherited at fork stands, it does not become "host"."""
+    shell = procdata(SHELL, INIT, "bash", [])
+    shell.container = ("0123456789ab", "0123456789ab" * 5 + "0123", "docker")
+    child = procdata(CHILD, SHELL, "nc", ["-e", "/bin/sh"])
+    child.container_read = False          # /proc/CHILD/cgroup vanished
+    st = state.StateTable(proc_reader=fake_reader({INIT: procdata(INIT, 0, "systemd", []), SHELL: shell,
+                                                   CHILD: child}))
+    parent = st.thread(SHELL, SHELL, "bash")
+    assert parent.proc.container["id"] == "0123456789ab"
+    t = st.on_fork(parent, CHILD, 0, 1)
+    t = st.on_exec(t, "nc", ["nc", "-e", "/bin/sh"], None, "/usr/bin/nc", 0, 0, lambda name: None)
+    assert t.proc.container["id"] == "0123456789ab" and t.proc.exepath == "/usr/bin/nc"

@@ -154,9 +154,14 @@ def test_live_recording_replays_to_the_same_alerts(corpus_files: list[str]) -> N
                      "Remove Bulk Data from Disk", "Clear Log Activities"):
             assert rule in fired, (rule, sorted(fired))
 
-        # identical alert streams: same rules, same output, same order
-        assert len(replay_lines) == len(live_lines), (len(live_lines), len(replay_lines))
-        for n, (a, b) in enumerate(zip(live_lines, replay_lines)):
+        # identical alert streams: same rules, same output, same order.  Internal alerts
+        # ("Falco internal: syscall flood") come from the probe's rate counters, not from an
+        # evaluated event, so a recording cannot reproduce them: they are compared apart.
+        internal = [line for line in live_lines if orjson.loads(line)["rule"].startswith("Falco internal:")]
+        live_rule_lines = [line for line in live_lines if line not in internal]
+        assert all("syscall flood" in line for line in internal), internal
+        assert len(replay_lines) == len(live_rule_lines), (len(live_rule_lines), len(replay_lines))
+        for n, (a, b) in enumerate(zip(live_rule_lines, replay_lines)):
             assert a == b, f"alert {n} differs:\n live:   {a}\n replay: {b}"
         # and every event the live run evaluated was recorded (and nothing else)
         with open(recording, "rb") as fh:
@@ -164,9 +169,9 @@ def test_live_recording_replays_to_the_same_alerts(corpus_files: list[str]) -> N
         definitions = sum(1 for line in lines if line.startswith(b'{"def":'))
         recorded = len(lines) - definitions
         assert 0 < definitions < recorded  # context is shared, not repeated per event
-        drops = re.findall(r"^Dropped in (kernel|user space): (\d+)$", live_err, re.M)
+        drops = re.findall(r"^Dropped in (kernel|user space): (\d+)", live_err, re.M)
         print(f"workload iterations={iterations} events recorded={recorded} (+{definitions} shared "
-              f"sections) alerts={len(live_lines)} "
+              f"sections) alerts={len(live_rule_lines)} (+{len(internal)} internal) "
               f"(workload's: {len(ours)}, rules: {len(fired)}) drops={drops}")
         assert _events_processed(live_err) == recorded == _events_processed(replay.stderr)
     finally:

@@ -14,6 +14,7 @@ all: they are always satisfied, and only remembered so that `falcoish events
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Iterable, Union
 
@@ -174,12 +175,15 @@ def simplify(terms: Iterable[Term]) -> DNF:
     and is then kept alone (it says why).  Untestable literals are dropped from terms that
     have testable ones (they always hold)."""
     clean: set[Term] = set()
+    open_terms: list[Term] = []
     for term in terms:
         core = frozenset(lit for lit in term if not isinstance(lit.atom, Untestable))
         if not core:
-            return frozenset({term})
-        if not _contradictory(core):
+            open_terms.append(term)
+        elif not open_terms and not _contradictory(core):
             clean.add(core)
+    if open_terms:                      # the same reason in every run: the first in order
+        return frozenset({min(open_terms, key=lambda t: (len(t), term_key(t)))})
     kept: list[Term] = []
     for term in sorted(clean, key=len):
         if not any(other <= term for other in kept):
@@ -196,7 +200,7 @@ def widen(dnf: DNF, limit: int) -> DNF:
     if len(current) <= limit:
         return current
     current = simplify(frozenset(lit for lit in t if lit.positive) or _NOTE_NEGATIVE for t in current)
-    terms = list(current)
+    terms = sorted(current, key=term_key)          # a stable order: same rules, same filter
     while len(terms) > limit:
         scored = sorted(((_keeps(m := merge(a, b)), i, j, m) for i, a in enumerate(terms)
                          for j, b in enumerate(terms) if i < j), key=lambda x: (x[0], -x[1], -x[2]), reverse=True)
@@ -211,7 +215,7 @@ def widen(dnf: DNF, limit: int) -> DNF:
             used |= {i, j}
             merged.append(term or _NOTE_MERGED)
             excess -= 1
-        terms = list(simplify([t for k, t in enumerate(terms) if k not in used] + merged))
+        terms = sorted(simplify([t for k, t in enumerate(terms) if k not in used] + merged), key=term_key)
     return frozenset(terms)
 
 
@@ -253,13 +257,43 @@ def _union(x: Test, y: Test) -> Test | None:
 
 
 def lit_key(lit: Literal) -> tuple[str, str, bool]:
-    """A total order on literals (atoms of different kinds do not compare)."""
-    return type(lit.atom).__name__, repr(lit.atom), lit.positive
+    """A total order on literals that is the same in every run (a frozenset's repr follows
+    the per-process hash seed, so values are sorted first)."""
+    atom = lit.atom
+    if isinstance(atom, StrTest):
+        canon = repr((atom.view, *(sorted(v) for v in (atom.eq, atom.prefix, atom.suffix, atom.contains))))
+    else:
+        canon = repr(atom)
+    return type(atom).__name__, canon, lit.positive
 
 
-def _keeps(term: Term) -> tuple[int, int]:
-    """How much a merged term still filters: string tests first, then any test."""
-    return sum(isinstance(lit.atom, StrTest) and lit.positive for lit in term), len(term)
+def _keeps(term: Term) -> tuple[float, int]:
+    """How much a merged term still filters: its estimated selectivity in bits, then its
+    size.  Counting tests alone would rate `open for any access and name starts with /etc/`
+    as high as `opened for reading and name = /dev/mem`; the first passes most opens."""
+    return sum(_bits(lit.atom) for lit in term if lit.positive), len(term)
+
+
+def _bits(atom: Test | Untestable) -> float:
+    """A rough -log2(share of events passing): about 4 bits per literal character of the
+    weakest alternative of a string test (an exact name a few more), the fraction of a small
+    flag field an integer test leaves."""
+    if isinstance(atom, StrTest):
+        alternatives = [4.0 * len(v) + 4 for v in atom.eq] + \
+            [4.0 * len(v) for v in (*atom.prefix, *atom.suffix, *atom.contains)]
+        if not alternatives:
+            return 0.0
+        return max(0.0, min(alternatives) - math.log2(len(alternatives)))
+    if isinstance(atom, IntTest):
+        if atom.op == "in" and 0 < atom.mask < 1 << 16:
+            return max(0.0, bin(atom.mask).count("1") - math.log2(len(atom.values)))
+        return 4.0 if atom.op == "in" else 1.0
+    return 0.0
+
+
+def term_key(term: Term) -> list[tuple[str, str, bool]]:
+    """A total order on terms."""
+    return sorted(lit_key(lit) for lit in term)
 
 
 def atoms(dnf: DNF) -> list[Test]:

@@ -14,7 +14,7 @@ from typing import Iterable, Sequence
 from ..ruleset import CompiledRule
 from ..specialize import specialize
 from .ir import (DNF, FALSE, MAX_TERMS, Test, TRUE, Untestable, atoms, drop_atoms, is_open, or_,
-                 testable, widen)
+                 term_key, testable, widen)
 from .relax import FieldMapper, Relaxer
 
 #: tests one event type may use (the probe keeps one bit per test in a 64-bit word)
@@ -34,7 +34,7 @@ class RuleFilter:
 
     def untestable(self) -> list[str]:
         """The terms that leave this rule open (those of its first term with nothing testable)."""
-        for term in sorted(self.dnf, key=len):
+        for term in sorted(self.dnf, key=lambda t: (len(t), term_key(t))):
             if not testable(term):
                 return sorted(lit.atom.text for lit in term if isinstance(lit.atom, Untestable)) \
                     or ["(no condition beyond the event type)"]
@@ -74,7 +74,7 @@ class TypeFilter:
                 lines.append(f"    rule '{rule}': " + "; ".join(terms))
             return lines
         lines = [head + f": pass when any of {len(self.dnf)} term(s) holds ({len(self.tests)} kernel tests)"]
-        for term in sorted(self.dnf, key=_term_key):
+        for term in sorted(self.dnf, key=term_key):
             shown = [lit.render() for lit in sorted(testable(term), key=lambda lit: lit.render())]
             lines.append("    - " + " and ".join(shown))
         lines += [f"    note: {note}" for note in self.notes]
@@ -128,7 +128,3 @@ def _least_used(dnf: DNF, count: int) -> list[Test]:
             if not isinstance(lit.atom, Untestable):
                 uses[lit.atom] = uses.get(lit.atom, 0) + 1
     return sorted(uses, key=lambda t: (uses[t], t.render()))[:count]
-
-
-def _term_key(term: Iterable[object]) -> str:
-    return " ".join(sorted(str(x) for x in term))

@@ -124,6 +124,8 @@ class LiveCapture:
             probe, self._probe = self._probe, None
             if probe is not None:
                 probe.detach()
+                for rec in probe.held_notices():
+                    self.decoder.process(rec)
                 self._read_counters(probe)
                 probe.close()
 
@@ -145,6 +147,8 @@ class LiveCapture:
                 if now - self._counters_at >= COUNTERS_EVERY_S:
                     self._counters_at = now
                     self._read_counters(probe)
+                    for rec in probe.held_notices():
+                        process(rec)
         finally:
             self.close()
 

@@ -334,11 +334,12 @@ class RecordDecoder(NetHandlers):
 
     def _exec(self, name: str, t: Thread, rec: bytes, hdr: tuple[Any, ...], res: int) -> Any:
         vals = _values(rec, hdr, _DECODERS[name])
-        if len(rec) >= kernel.EXEC_SIZE:
-            argv_len, env_len = int.from_bytes(rec[kernel.EXEC_LENS_OFF:kernel.EXEC_LENS_OFF + 4], "little"), \
-                int.from_bytes(rec[kernel.EXEC_LENS_OFF + 4:kernel.EXEC_LENS_OFF + 8], "little")
-            argv = _split_blob(rec[kernel.EXEC_ARGV_OFF:kernel.EXEC_ARGV_OFF + argv_len])
-            env = _split_blob(rec[kernel.EXEC_ENV_OFF:kernel.EXEC_ENV_OFF + env_len])
+        if len(rec) >= kernel.EXEC_ARGV_OFF:
+            lens = rec[kernel.EXEC_LENS_OFF:kernel.EXEC_ARGV_OFF]
+            argv_len, env_len = int.from_bytes(lens[:4], "little"), int.from_bytes(lens[4:], "little")
+            env_off = kernel.EXEC_ARGV_OFF + argv_len
+            argv = _split_blob(rec[kernel.EXEC_ARGV_OFF:env_off])
+            env = _split_blob(rec[env_off:env_off + env_len])
         else:
             argv, env = [], []
         if name == "execve":

@@ -30,10 +30,9 @@ STR_SZ = 512
 NSTR = 3
 HEADER_SIZE = 152
 ARGV_SZ, ARG_SZ = 4096, 1024
-EXEC_LENS_OFF = HEADER_SIZE + NSTR * STR_SZ            # argv_len, env_len (u32 each)
+EVT_SIZE = HEADER_SIZE + NSTR * STR_SZ                 # sizeof(struct evt)
+EXEC_LENS_OFF = EVT_SIZE            # argv_len, env_len (u32 each)
 EXEC_ARGV_OFF = EXEC_LENS_OFF + 8
-EXEC_ENV_OFF = EXEC_ARGV_OFF + ARGV_SZ + ARG_SZ
-EXEC_SIZE = EXEC_ENV_OFF + ARGV_SZ + ARG_SZ
 # ts tid pid uid gid type nstr slen[3] flags rflags res a[6] xptr xlenptr sptr[3] comm
 HEADER = struct.Struct("<QIIIIHH3HHIq6QQQ24x16s")
 assert HEADER.size == HEADER_SIZE
@@ -162,7 +161,7 @@ class KernelProbe:
         started = time.monotonic()
         text, self.missing, plain = build_source(attach, lane_pages)
         self.attached = sorted(set(attach) - self.missing)
-        self._bpf: Any = bcc.BPF(text=text.encode(), cflags=["-Wno-macro-redefined", "-Wno-unused-function"])
+        self._bpf: Any = bcc.BPF(text=text.encode(), cflags=["-Wno-macro-redefined", "-Wno-unused-function", "-Wno-pass-failed"])
         self.tables = self._bpf      # map access for kfilter_maps
         for slot, fname in enumerate((b"kf_judge", b"kf_contains", b"kf_slots", b"kf_decide")):
             fn = self._bpf.load_func(fname, bcc.BPF.RAW_TRACEPOINT)
@@ -187,6 +186,22 @@ class KernelProbe:
         records = reserved.read(1 << 20) + bulk.read(bulk_limit)
         if len(records) > 1:
             records.sort(key=_record_ts)
+        return records
+
+    def held_notices(self) -> list[bytes]:
+        """Flood notices the reserved lane had no room for (the probe keeps them in a map),
+        taken out of the map, oldest first.  Values are read into a buffer of the kernel's
+        value size: BCC's generated Leaf type drops the second dimension of `s[NSTR][STR_SZ]`
+        and is too small for a lookup to write into."""
+        lib = self._bcc.libbcc.lib
+        held = self._bpf[b"flood_held"]
+        records = []
+        for key in list(held.keys()):
+            value = ctypes.create_string_buffer(EVT_SIZE)
+            if lib.bpf_lookup_elem(held.map_fd, ctypes.byref(key), value) == 0:
+                records.append(value.raw[:HEADER_SIZE])
+            lib.bpf_delete_elem(held.map_fd, ctypes.byref(key))
+        records.sort(key=_record_ts)
         return records
 
     def counters(self) -> dict[str, dict[str, int]]:

@@ -244,7 +244,7 @@ static __always_inline int kf_check_terms(u32 base, u32 nterms, struct kf_scratc
     if (!row)
         return KF_PASS;
     u64 tu = ks->truth | ks->unknown | pending, tr = ks->truth & ~ks->unknown & ~pending;
-    #pragma clang loop unroll(full)
+    #pragma clang loop unroll(disable)
     for (int i = 0; i < KF_TERMS; i++) {
         if (i >= nterms || !(only >> i))
             break;
@@ -265,7 +265,7 @@ static __always_inline int kf_check_terms(u32 base, u32 nterms, struct kf_scratc
 static __always_inline u64 kf_shorts(struct kf_type *cfg, u32 kind, u8 c0, u8 c1, u32 len, u32 comp) {
     u64 bits = 0;
     u32 n = cfg->nshort;
-    #pragma unroll
+    #pragma clang loop unroll(disable)
     for (int j = 0; j < 4; j++) {
         if (j >= n)
             break;
@@ -420,7 +420,7 @@ static __always_inline void kf_comm(struct evt *e, u32 type, struct kf_type *cfg
     if (bits)
         ks->truth |= *bits;
     u32 n = cfg->nnameprefix;
-    #pragma unroll
+    #pragma clang loop unroll(disable)
     for (int j = 0; j < 4; j++) {
         if (j >= n)
             break;
@@ -448,7 +448,7 @@ static __always_inline int kf_final(struct evt *e, u32 type, struct kf_type *cfg
             u64 vals[8];
             kf_operands(e, ints, vals);
             u64 truth = 0;
-            #pragma clang loop unroll(full)
+            #pragma clang loop unroll(disable)
             for (int i = 0; i < KF_INTS; i++) {
                 if (i >= nints)
                     break;

@@ -320,9 +320,9 @@ class FilterTables:
                         pairs.w[i] = word
                 bigrams[ctypes.c_int(base * 3 + which)] = pairs
             names = self.bpf[b"kf_names"]
-            for name, bits in enc.names.items():
+            for thread_name, bits in enc.names.items():
                 key = names.Key()
-                key.bank, key.type, key.comm = bank, num, name
+                key.bank, key.type, key.comm = bank, num, thread_name
                 names[key] = ctypes.c_uint64(bits)
                 self._names[bank].append(key)
             for kind, text, prefix, exact, comp, comp_len in trie_entries(enc):

@@ -51,12 +51,15 @@ struct evt {
     char s[NSTR][STR_SZ];
 };
 
+/* argv, then env right after it: a record is sent only as long as what it holds, so an exec
+ * with a short environment takes a third of the room in the reserved lane. */
+#define EXEC_MASK 16384                /* string offsets are masked by EXEC_MASK - 1 */
+#define EXEC_STRS (EXEC_MASK + ARG_SZ)
 struct exec_evt {
     struct evt h;
     u32 argv_len;
     u32 env_len;
-    char argv[ARGV_SZ + ARG_SZ];
-    char env[ARGV_SZ + ARG_SZ];
+    char strs[EXEC_STRS];
 };
 
 #define XF_LENPTR 1
@@ -290,6 +293,7 @@ static __always_inline int untrack(u32 tgid, s64 fd) {
 struct rate { u64 start; u64 last_alert; u32 count; u32 hot; };
 BPF_PERCPU_ARRAY(flood_scratch, struct evt, 1);
 BPF_TABLE("lru_hash", u32, struct rate, rates, 16384);
+BPF_HASH(flood_held, u32, struct evt, 1024);
 
 /* Counting goes through a per-CPU cache of (process, events not yet added): a flooding
  * process stays on its CPU, so most events cost one per-CPU lookup, and the shared table is
@@ -336,7 +340,9 @@ static __always_inline void flood_add(u32 tgid, u32 n, u64 now, int current) {
     e->a[0] = seen;
     e->a[1] = r->hot;
     e->a[2] = conf->window_ns;
-    if (lane0.ringbuf_output(e, offsetof(struct evt, s), 0) == 0)
+    /* A flood is when lane 0 is most likely full: a notice it cannot take waits in
+     * `flood_held`, which user space empties twice a second, so it is late, not lost. */
+    if (lane0.ringbuf_output(e, offsetof(struct evt, s), 0) == 0 || flood_held.update(&tgid, e) == 0)
         count(EV_FLOOD, C_SENT0);
     else
         count(EV_FLOOD, C_DROP0);
@@ -660,7 +666,8 @@ TRACEPOINT_PROBE(syscalls, sys_enter_exit) {
 BPF_PERCPU_ARRAY(exec_scratch, struct exec_evt, 1);
 BPF_F_TABLE("hash", u64, struct exec_evt, exec_stash, 1024, BPF_F_NO_PREALLOC);
 
-static __always_inline u32 read_strv(char *buf, const char *const *vec, int max) {
+/* The NUL-separated strings of `vec` into strs[start...]: at most ARGV_SZ + ARG_SZ bytes. */
+static __always_inline u32 read_strv(char *strs, u32 start, const char *const *vec, int max) {
     u32 off = 0;
     for (int i = 0; i < max; i++) {
         const char *p = 0;
@@ -668,7 +675,7 @@ static __always_inline u32 read_strv(char *buf, const char *const *vec, int max)
             break;
         if (off >= ARGV_SZ)
             break;
-        long n = bpf_probe_read_user_str(&buf[off & (ARGV_SZ - 1)], ARG_SZ, p);
+        long n = bpf_probe_read_user_str(&strs[(start + off) & (EXEC_MASK - 1)], ARG_SZ, p);
         if (n <= 0)
             break;
         off += n;
@@ -697,20 +704,25 @@ static __always_inline struct exec_evt *exec_begin(u16 type) {
 
 static __always_inline void exec_commit(struct exec_evt *x, const char *const *argv,
                                         const char *const *envp) {
-    x->argv_len = read_strv(x->argv, argv, MAX_ARGS);
-    x->env_len = read_strv(x->env, envp, MAX_ENVS);
+    u32 argv_len = read_strv(x->strs, 0, argv, MAX_ARGS);
+    x->argv_len = argv_len;
+    x->env_len = read_strv(x->strs, argv_len, envp, MAX_ENVS);
     u64 id = bpf_get_current_pid_tgid();
     exec_stash.update(&id, x);
 }
 
-/* Exec records are large and always lifecycle: sent whole to lane 0. */
+/* Exec records are always lifecycle: lane 0, cut after the environment. */
 static __always_inline void exec_send(struct exec_evt *x) {
     u32 type = x->h.type;
     if (type >= NTYPES)
         return;
     flood_check(x->h.pid);
     x->h.rflags |= RF_MATCHED;
-    send(x, sizeof(*x), type, 0);
+    u64 size = offsetof(struct exec_evt, strs) + (u64)x->argv_len + x->env_len;
+    asm volatile("" : "+r"(size));
+    if (size > sizeof(*x))
+        size = sizeof(*x);
+    send(x, size, type, 0);
 }
 
 static __always_inline int exec_exit(long ret, u16 type) {

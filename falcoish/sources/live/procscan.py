@@ -63,6 +63,7 @@ class ProcData:
     exe_uid: int = -1
     exe_gid: int = -1
     container: tuple[str, str, str] | None = None
+    container_read: bool = True     # False: the process was gone before its cgroup was read
     pidns: int = 0
     kernel_thread: bool = False
 
@@ -130,6 +131,7 @@ def read_thread(pid: int, tid: int | None = None, process: bool = True) -> ProcD
     except (OSError, ValueError):
         data.loginuid = UNSET
     found = containers.read_container(data.pid)
+    data.container_read = found is not False
     data.container = None if found is False else found  # type: ignore[assignment]
     try:
         data.pidns = os.stat(f"{pbase}/ns/pid").st_ino

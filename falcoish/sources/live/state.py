@@ -395,7 +395,8 @@ class StateTable:
             t.uid, t.gid, t.caps = data.uid, data.gid, data.caps
             p.tty, p.sid, p.pgid, p.vpgid = data.tty, data.sid, data.pgid, data.vpgid
             p.loginuid = -1 if data.loginuid == UNSET else data.loginuid
-            p.container = containers.container_section(data.container)
+            if data.container_read:     # (else it exited first: the container from fork stands)
+                p.container = containers.container_section(data.container)
             p.exe_writable = exe_writable(data)
             p.exe_upper, p.exe_lower = overlay_layer(p.pid, data.exepath, p.container)
             return
