@@ -11,7 +11,6 @@ mapping, the probe's string analysis.
 from __future__ import annotations
 
 import random
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -34,14 +33,11 @@ from falcoish.sources.live.users import UserDirectory
 
 from .kfilter_records import Vocabulary, records, vocabulary
 
-CORPUS = Path(__file__).resolve().parent.parent.parent / "shared" / "corpus" / "falco-rules"
-CORPUS_FILES = [str(CORPUS / n) for n in ("falco_rules.yaml", "falco-incubating_rules.yaml",
-                                          "falco-sandbox_rules.yaml")]
 
 
 @pytest.fixture(scope="module")
-def corpus() -> tuple[RuleSet, dict[str, TypeFilter], Vocabulary]:
-    result = load_rules(default_rules_paths() + CORPUS_FILES)
+def corpus(corpus_files: list[str]) -> tuple[RuleSet, dict[str, TypeFilter], Vocabulary]:
+    result = load_rules(default_rules_paths() + corpus_files)
     assert not result.problems.errors
     ruleset = result.ruleset
     types = frozenset(t for t in ruleset.needed_event_types() or spec.SUPPORTED if t in spec.SYSCALLS)
@@ -242,7 +238,7 @@ def test_normal_path_definition(path: str) -> None:
     assert is_normal(raw) == (path.startswith("/") and normalize(path) == path and "//" not in path)
 
 
-def test_the_filter_is_the_same_in_every_run() -> None:
+def test_the_filter_is_the_same_in_every_run(corpus_files: list[str]) -> None:
     """Merging terms to fit the probe must not depend on Python's per-process hash seed: one
     seed once merged `open for writing below /etc` with `open for reading below /rootfs` into
     `any open below /etc`, and every read of /etc/hostname went up as rule-relevant."""
@@ -250,7 +246,7 @@ def test_the_filter_is_the_same_in_every_run() -> None:
     import subprocess
     import sys
     rules: list[str] = []
-    for f in CORPUS_FILES:
+    for f in corpus_files:
         rules += ["-r", f]
     shown = []
     for seed in ("0", "1", "2"):

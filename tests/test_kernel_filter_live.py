@@ -28,7 +28,7 @@ from falcoish.sources.live.kfilter_maps import FilterTables, Policy, encode
 from falcoish.sources.live.kview import RecordValues
 
 from .kfilter_records import records, vocabulary
-from .test_kernel_filter import CORPUS_FILES, decoder, user_event
+from .test_kernel_filter import decoder, user_event
 
 pytestmark = pytest.mark.live
 
@@ -110,8 +110,8 @@ def judge() -> Iterator[Judge]:
     j.close()
 
 
-def test_kernel_verdicts_equal_python_and_rule_matches_pass(judge: Judge) -> None:
-    result = load_rules(default_rules_paths() + CORPUS_FILES)
+def test_kernel_verdicts_equal_python_and_rule_matches_pass(judge: Judge, corpus_files: list[str]) -> None:
+    result = load_rules(default_rules_paths() + corpus_files)
     ruleset = result.ruleset
     plans = plan_for(ruleset, frozenset(TYPES))
     filtered = {t: p for t, p in plans.items() if p.rules and not p.open}

@@ -30,7 +30,6 @@ from .test_live_rules import START_WAIT, Falcoish
 
 pytestmark = pytest.mark.live
 
-CORPUS = Path(__file__).resolve().parent.parent.parent / "shared" / "corpus" / "falco-rules"
 FLOOD = """
 import os, sys, time
 path, seconds = sys.argv[1], float(sys.argv[2])
@@ -98,11 +97,12 @@ def summary_counts(stderr: list[str]) -> dict[str, int]:
     return out
 
 
-def test_flood_is_dropped_in_the_kernel_and_an_attack_inside_it_alerts(live_ok: None, work: Path) -> None:
+def test_flood_is_dropped_in_the_kernel_and_an_attack_inside_it_alerts(live_ok: None, work: Path,
+                                                                       corpus_files: list[str]) -> None:
     target = work / "flood.tmp"
     target.write_text("x")
     port = free_port()
-    falco = Falcoish(falcoish_cmd("--no-defaults", "-r", str(CORPUS / "falco_rules.yaml"), "--json",
+    falco = Falcoish(falcoish_cmd("--no-defaults", "-r", corpus_files[0], "--json",
                                   "-M", "120", "--metrics-port", str(port)))
     try:
         falco.wait_started(START_WAIT)
