@@ -245,3 +245,44 @@ def test_exit_summary_shows_the_probe_counters_at_exit(live_ok: None, work: Path
     # the flood notice got through although the lanes were full all along (held in a map)
     assert notices and notices[0].pid == flood.pid, notices
     assert reads[-1]["flood"]["dropped_reserved"] == 0, reads[-1]["flood"]
+
+
+def test_a_kernel_that_refuses_the_filter_gets_every_event_unjudged(live_ok: None, work: Path,
+                                                                   monkeypatch: Any) -> None:
+    """Where the verifier refuses the filter programs, capture still works as it did without a
+    filter: every event of the attached types goes up (none is lost unjudged) and start-up
+    says so."""
+    from falcoish import load_rules
+    from falcoish.sources.live.capture import LiveCapture
+    from falcoish.sources.live.setup import import_bcc
+    bpf_class = import_bcc().BPF
+    load_func = bpf_class.load_func
+
+    def refusing(self: Any, name: bytes, *args: Any, **kw: Any) -> Any:
+        if name.startswith(b"kf_"):
+            raise Exception(f"Failed to load BPF program {name!r}: Argument list too long")
+        return load_func(self, name, *args, **kw)
+    monkeypatch.setattr(bpf_class, "load_func", refusing)
+    rules = work / "r.yaml"
+    rules.write_text("- rule: shadow\n  desc: d\n  condition: evt.type = openat and fd.name = /etc/shadow\n"
+                     "  output: o\n  priority: WARNING\n")
+    cap = LiveCapture({"openat", "close"}, rules=load_rules([str(rules)]).ruleset)
+    cap.start()
+    target = work / "plain.txt"
+    target.write_text("x")
+    child = subprocess.run([sys.executable, "-c", f"import os\nfor _ in range(50): os.close(os.open({str(target)!r}, 0))\n"
+                            "print(os.getpid())"], capture_output=True, text=True, check=True)
+    pid = int(child.stdout)
+    seen = 0
+    timer = threading.Timer(20, cap.stop)
+    timer.start()
+    for ev in cap.events():
+        if ev.type == "openat" and ev.thread.get("pid") == pid and (ev.fd or {}).get("name") == str(target):
+            seen += 1
+            if seen >= 50:
+                cap.stop()
+    timer.cancel()
+    counts = cap.stats["kernel"]
+    assert "Argument list too long" in cap.stats["kernel_filter_unavailable"]
+    assert not cap.filter.enabled and seen == 50, seen
+    assert counts["openat"]["filtered"] == 0 and counts["openat"]["sent_reserved"] >= 50, counts["openat"]

@@ -140,3 +140,24 @@ def test_container_section_is_shared() -> None:
     found = containers.container_from_path(f"/docker/{DOCKER_ID}")
     a, b = containers.container_section(found), containers.container_section(found)
     assert a is b and a["id"] == DOCKER_ID[:12] and a["full_id"] == DOCKER_ID
+
+
+def test_a_zombie_has_no_trustworthy_container() -> None:
+    """An exiting process is moved to the root cgroups before it becomes a zombie: its
+    /proc/N/cgroup then says "no container" whatever container it ran in, so the read is
+    marked unreliable (the state table keeps the container inherited at fork)."""
+    import subprocess
+    import time
+    child = subprocess.Popen(["/bin/true"])
+    try:
+        for _ in range(200):
+            with open(f"/proc/{child.pid}/stat") as fh:
+                if fh.read().rsplit(")", 1)[1].split()[0] == "Z":
+                    break
+            time.sleep(0.01)
+        data = procscan.read_thread(child.pid)
+        assert data is not None and data.container is None and data.container_read is False
+    finally:
+        child.wait()
+    me = procscan.read_thread(os.getpid())
+    assert me is not None and me.container_read is True

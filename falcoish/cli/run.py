@@ -240,6 +240,9 @@ def _live(args: argparse.Namespace, engine: Engine, health: Health, stop: thread
     health.log.info("live capture started", event_types=len(capture.attach),
                     missing_tracepoints=",".join(capture.stats.get("missing_tracepoints", [])),
                     kernel_filter="on" if capture.filter.enabled else "off")
+    if "kernel_filter_unavailable" in capture.stats:
+        health.log.warning("kernel filter unavailable on this kernel: every event of the attached "
+                           "types is sent to user space", reason=capture.stats["kernel_filter_unavailable"])
     for line in capture.filter.describe():
         if "wide open" in line or "off" in line:
             health.log.info("kernel filter", detail=line)

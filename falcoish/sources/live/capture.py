@@ -102,6 +102,9 @@ class LiveCapture:
             self._probe = probe
             self.stats["missing_tracepoints"] = sorted(probe.missing)
             self.stats["compile_s"] = round(probe.compile_s, 2)
+            if probe.judge_error is not None:
+                self.filter.enabled = False
+                self.stats["kernel_filter_unavailable"] = probe.judge_error
             self.filter.start(probe.tables, self.rules, self.flood)
             if self._scan:
                 self.state.load_scan(procscan.scan())

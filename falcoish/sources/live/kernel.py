@@ -163,8 +163,15 @@ class KernelProbe:
         self.attached = sorted(set(attach) - self.missing)
         self._bpf: Any = bcc.BPF(text=text.encode(), cflags=["-Wno-macro-redefined", "-Wno-unused-function", "-Wno-pass-failed"])
         self.tables = self._bpf      # map access for kfilter_maps
-        for slot, fname in enumerate((b"kf_judge", b"kf_contains", b"kf_slots", b"kf_decide")):
-            fn = self._bpf.load_func(fname, bcc.BPF.RAW_TRACEPOINT)
+        #: why the kernel filter could not be loaded here (None: it is loaded)
+        self.judge_error: str | None = None
+        try:
+            judges = [self._bpf.load_func(f, bcc.BPF.RAW_TRACEPOINT)
+                      for f in (b"kf_judge", b"kf_contains", b"kf_slots", b"kf_decide")]
+        except Exception as exc:  # noqa: BLE001 - BCC raises bare Exception for a verifier refusal
+            self.judge_error = str(exc).splitlines()[0][:300]
+            judges = []                  # judge_prog stays empty: events go up unjudged
+        for slot, fn in enumerate(judges):
             self._bpf[b"judge_prog"][ctypes.c_int(slot)] = ctypes.c_int(fn.fd)
         progs = self._bpf[b"exit_progs"]
         for name in plain:

@@ -883,7 +883,15 @@ static __always_inline struct sysregs *sysregs_lookup(void) {
 static __always_inline int plain_end(struct bpf_raw_tracepoint_args *ctx, struct evt *e, long ret) {
     fill_ids(e, ret);
     e->ts = 0;                         /* set when sent (fill_rest) */
-    judge_prog.call(ctx, 0);
+    judge_prog.call(ctx, P_JUDGE);
+    /* Reached only when the judge is not loaded (this kernel's verifier refused it): the
+     * event goes up unjudged, as without a filter. */
+    u32 type = e->type;
+    if (type >= NTYPES)
+        return 0;
+    e->rflags |= RF_MATCHED | RF_TRACKED;
+    fill_rest(e);
+    send(e, record_size(e), type, 0);
     return 0;
 }
 

@@ -68,6 +68,15 @@ class ProcData:
     kernel_thread: bool = False
 
 
+def _alive(pbase: str) -> bool:
+    """The process still has its memory (not exiting, not a zombie)."""
+    try:
+        os.readlink(f"{pbase}/exe")
+        return True
+    except OSError:
+        return False
+
+
 def _read(path: str, binary: bool = False) -> Any:
     with open(path, "rb" if binary else "r", errors=None if binary else "replace") as fh:
         return fh.read()
@@ -131,6 +140,10 @@ def read_thread(pid: int, tid: int | None = None, process: bool = True) -> ProcD
     except (OSError, ValueError):
         data.loginuid = UNSET
     found = containers.read_container(data.pid)
+    if found is None and not _alive(pbase):
+        # An exiting process leaves its cgroups (cgroup_exit) after its memory, and with it
+        # /proc/N/exe, is gone: "no container" read then may only mean "already exiting".
+        found = False
     data.container_read = found is not False
     data.container = None if found is False else found  # type: ignore[assignment]
     try:
