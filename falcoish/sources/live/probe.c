@@ -889,6 +889,7 @@ static __always_inline int plain_end(struct bpf_raw_tracepoint_args *ctx, struct
     u32 type = e->type;
     if (type >= NTYPES)
         return 0;
+    flood_check(e->pid);
     e->rflags |= RF_MATCHED | RF_TRACKED;
     fill_rest(e);
     send(e, record_size(e), type, 0);
