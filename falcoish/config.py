@@ -14,15 +14,15 @@ from __future__ import annotations
 import difflib
 import os
 import shlex
-from dataclasses import dataclass
 from types import MappingProxyType
-from typing import Any, Callable, Iterator, Mapping
-from urllib.parse import urlsplit
+from typing import Any, Iterator, Mapping
 
 import yaml
 
-from .collector import PRIORITIES, parse_priority
+from .config_values import (Check, Key, _Bad, _address, _bool, _choice, _command, _float, _int,
+                            _port, _priority, _str, _str_list, _str_map, _template, _url)
 from .errors import FalcoishError
+from .file_safety import insecure
 
 DEFAULT_PATH = "/etc/falcoish/falcoish.yaml"
 
@@ -37,134 +37,6 @@ class ConfigError(FalcoishError):
         self.reason = reason
         where = f"{origin}: key '{key}'" if key else origin
         super().__init__(f"{where}: {reason}")
-
-
-class _Bad(ValueError):
-    """A value that fails its key's check (the caller adds key and origin)."""
-
-
-Check = Callable[[Any], Any]
-
-
-@dataclass(frozen=True)
-class Key:
-    """One schema entry: `check` validates and normalises a value (raising _Bad), `kind` names
-    the type in messages and docs."""
-
-    kind: str
-    default: Any
-    check: Check
-    doc: str
-
-
-# -- value checks ---------------------------------------------------------------------------
-
-def _bool(value: Any) -> bool:
-    if isinstance(value, bool):
-        return value
-    raise _Bad(f"expected true or false, got {value!r}")
-
-
-def _int(minimum: int) -> Check:
-    def check(value: Any) -> int:
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise _Bad(f"expected an integer, got {value!r}")
-        if value < minimum:
-            raise _Bad(f"must be >= {minimum}, got {value}")
-        return value
-    return check
-
-
-def _float(minimum: float, above: bool = False) -> Check:
-    def check(value: Any) -> float:
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise _Bad(f"expected a number, got {value!r}")
-        if value < minimum or (above and value == minimum):
-            raise _Bad(f"must be {'>' if above else '>='} {minimum}, got {value}")
-        return float(value)
-    return check
-
-
-def _str(value: Any) -> str:
-    if isinstance(value, str):
-        return value
-    if value is None:
-        return ""
-    raise _Bad(f"expected a string, got {value!r}")
-
-
-def _str_list(value: Any) -> tuple[str, ...]:
-    if isinstance(value, str):
-        return (value,)
-    if not isinstance(value, (list, tuple)):
-        raise _Bad(f"expected a list of strings, got {value!r}")
-    for item in value:
-        if not isinstance(item, str):
-            raise _Bad(f"expected a list of strings, got item {item!r}")
-    return tuple(value)
-
-
-def _str_map(value: Any) -> Mapping[str, str]:
-    if value is None:
-        return MappingProxyType({})
-    if not isinstance(value, dict):
-        raise _Bad(f"expected a mapping of names to strings, got {value!r}")
-    out: dict[str, str] = {}
-    for name, item in value.items():
-        if not isinstance(name, str) or isinstance(item, (dict, list)) or item is None:
-            raise _Bad(f"expected a mapping of names to strings, got {name!r}: {item!r}")
-        out[name] = item if isinstance(item, str) else _scalar_text(item)
-    return MappingProxyType(out)
-
-
-def _scalar_text(value: Any) -> str:
-    return ("true" if value else "false") if isinstance(value, bool) else str(value)
-
-
-def _priority(value: Any) -> str:
-    priority = parse_priority(value) if isinstance(value, str) else None
-    if priority is None:
-        raise _Bad(f"unknown priority {value!r}: must be one of "
-                   + ", ".join(p.lower() for p in PRIORITIES))
-    return priority
-
-
-def _choice(*options: str) -> Check:
-    def check(value: Any) -> str:
-        text = value.lower() if isinstance(value, str) else None
-        if text not in options:
-            raise _Bad(f"must be one of {', '.join(options)}, got {value!r}")
-        return text
-    return check
-
-
-def _url(value: Any) -> str:
-    text = _str(value)
-    if text:
-        parts = urlsplit(text)
-        if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise _Bad(f"expected an http:// or https:// URL, got {text!r}")
-    return text
-
-
-def _command(value: Any) -> str:
-    text = _str(value)
-    try:
-        shlex.split(text)
-    except ValueError as exc:
-        raise _Bad(f"cannot split {text!r} into arguments: {exc}") from None
-    return text
-
-
-def _template(value: Any) -> str:
-    text = _str(value)
-    if text:
-        from .output.channels.template import TemplateError, compile_template
-        try:
-            compile_template(text)
-        except TemplateError as exc:
-            raise _Bad(f"bad template: {exc}") from None
-    return text
 
 
 # -- the schema -----------------------------------------------------------------------------
@@ -205,6 +77,8 @@ SCHEMA: dict[str, Key] = {
     "outputs.spool_dir": Key("path", "", _str,
                              "spool folder; empty = /var/lib/falcoish/spool as root, "
                              "else $XDG_STATE_HOME/falcoish/spool"),
+    "outputs.fsync_interval": Key("number (s)", 0.1, _float(0),
+                                  "how often spool and journal writes are fsynced; 0 = after every write"),
     "outputs.retry_attempts": Key("int", 3, _int(1), "delivery attempts before an alert is spooled"),
     "outputs.retry_backoff": Key("number (s)", 0.5, _float(0, above=True),
                                  "first retry delay; doubles per attempt"),
@@ -243,12 +117,27 @@ SCHEMA: dict[str, Key] = {
     "syscall_flood.duration": Key("int (s)", 2, _int(1), "seconds in a row above the threshold"),
     "syscall_flood.rate_limit": Key("number (s)", 60.0, _float(0),
                                     "at most one flood alert per process in this many seconds"),
+    "rules_reload.allow_shrink": Key("bool", False, _bool,
+                                     "let a reload go through that would leave fewer than half of the "
+                                     "enabled rules, or none (refused by default; = --allow-rules-shrink)"),
+    "metrics.listen_port": Key("port", 0, _port, "serve Prometheus metrics on this TCP port; 0 = off "
+                               "(= --metrics-port)"),
+    "metrics.listen_address": Key("address", "127.0.0.1", _address,
+                                  "address the metrics endpoint listens on; 0.0.0.0 or :: = every "
+                                  "interface (= --metrics-address)"),
+    "replay.max_line_bytes": Key("int (bytes)", 16 << 20, _int(1024),
+                                 "longest replay line read; a longer one is a bad record, never read whole"),
+    "replay.max_shared_sections": Key("int", 16384, _int(16),
+                                      "shared sections kept while replaying; the least recently defined "
+                                      "are dropped beyond it"),
+    "replay.max_shared_bytes": Key("int (bytes)", 256 << 20, _int(1024),
+                                   "total length of the shared-section definition lines kept"),
 }
 
 SECTIONS = frozenset(key.split(".", 1)[0] for key in SCHEMA if "." in key)
 _MAP_KEYS = frozenset(key for key, spec in SCHEMA.items() if spec.check is _str_map)
 _LIST_KEYS = frozenset(key for key, spec in SCHEMA.items() if spec.check is _str_list)
-_TEXT_CHECKS: tuple[Check, ...] = (_str, _url, _command, _template)
+_TEXT_CHECKS: tuple[Check, ...] = (_str, _url, _command, _template, _address)
 
 
 # -- the frozen result ----------------------------------------------------------------------
@@ -325,14 +214,19 @@ def defaults() -> Config:
 
 # -- loading --------------------------------------------------------------------------------
 
-def load_config(path: str | None, overrides: list[str]) -> Config:
-    """Defaults, then the file (`path`, or DEFAULT_PATH when it exists), then `-o` overrides."""
+def load_config(path: str | None, overrides: list[str], allow_insecure: bool = False) -> Config:
+    """Defaults, then the file (`path`, or DEFAULT_PATH when it exists), then `-o` overrides.
+    As root, a config file another user could change is refused unless `allow_insecure`
+    (file_safety.py: the config names programs root runs)."""
     values = {key: spec.default for key, spec in SCHEMA.items()}
     origins: dict[str, str] = {}
     source = path
     if source is None and os.path.exists(DEFAULT_PATH):
         source = DEFAULT_PATH
     if source is not None:
+        reason = None if allow_insecure else insecure(source, "config file")
+        if reason is not None:
+            raise ConfigError(None, source, reason)
         _read_file(source, values, origins)
     for item in overrides:
         _apply_override(item, values, origins)

@@ -18,9 +18,11 @@ is what lets replay keep up with a busy host.  `defs` maps the numbers to the de
 
 from __future__ import annotations
 
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping
 
 from .errors import FalcoishError
+from .event_schema import (CONTAINER, FD, GROUP, SECTIONS, THREAD, USER, describe, first_bad,
+                           list_bad, strings_bad, typename)
 
 Section = dict[str, Any]
 Definitions = dict[int, Any]
@@ -30,10 +32,14 @@ SHAREABLE = ("thread", "ancestors", "user", "group", "container")
 
 
 class BadRecord(FalcoishError):
-    """An event record that cannot be used: `reason` names the offending key."""
+    """An event record that cannot be used: `reason` names the offending key.  For a
+    reference to a shared section that is not defined, `key` and `section` say which (the
+    replay reader can then tell whether it dropped that section to stay within its limits)."""
 
-    def __init__(self, reason: str) -> None:
+    def __init__(self, reason: str, key: str | None = None, section: int | None = None) -> None:
         self.reason = reason
+        self.key = key
+        self.section = section
         super().__init__(reason)
 
 
@@ -85,34 +91,47 @@ class Event:
         """Build an event from a decoded JSON record; raise BadRecord naming what is wrong.
 
         `defs` holds the shared sections defined so far (numbers in `SHAREABLE` keys refer
-        to them).  The common, well-formed record takes the fast path (one type test per
-        required key); anything else goes through the careful path that names the
-        offending key."""
+        to them), already checked: `SharedSections` and `define_shared` (sources/replay.py)
+        check each when it is defined.  The common, well-formed record takes the fast path
+        (one type test per required key and per key of an inline section); anything else
+        goes through the careful path that names the offending key."""
         if type(record) is dict:
-            get = record.get
+            get: Callable[..., Any] = record.get
             evtype, ts, tid, thread, res, fd = get("type"), get("ts"), get("tid"), get("thread"), get("res"), get("fd")
             ancestors, args, user, group, container = (get("ancestors", _NO_ANCESTORS), get("args"), get("user"),
                                                        get("group"), get("container"))
-            if defs:  # shared sections; an unknown number becomes _UNDEFINED and fails below
-                if type(thread) is int:
-                    thread = defs.get(thread, _UNDEFINED)
-                if type(ancestors) is int:
-                    ancestors = defs.get(ancestors, _UNDEFINED)
-                if type(user) is int:
-                    user = defs.get(user, _UNDEFINED)
-                if type(group) is int:
-                    group = defs.get(group, _UNDEFINED)
-                if type(container) is int:
-                    container = defs.get(container, _UNDEFINED)
-            if (type(evtype) is str and type(ts) is int and type(tid) is int and type(thread) is dict
-                    and (res is None or type(res) is int) and (fd is None or type(fd) is dict)
-                    and type(ancestors) is list and (args is None or type(args) is dict)
-                    and (user is None or type(user) is dict) and (group is None or type(group) is dict)
-                    and (container is None or type(container) is dict)):
-                n = get("num", num)
-                return cls(n if type(n) is int else num, ts, evtype, tid, res, {} if args is None else args,
-                           thread, ancestors, fd, {} if user is None else user, {} if group is None else group,
-                           {} if container is None else container, _section(record, "resolved"))
+            resolved = get("resolved")
+            # A section written inline is checked here; one named by number was checked once,
+            # when it was defined (event_schema.py).  Any failure takes the careful path below.
+            if ((type(thread) is not dict or first_bad(thread, THREAD) is None)
+                    and (type(fd) is not dict or first_bad(fd, FD) is None)
+                    and (type(ancestors) is not list or not ancestors or list_bad(ancestors, THREAD) is None)
+                    and (type(user) is not dict or not user or first_bad(user, USER) is None)
+                    and (type(group) is not dict or not group or first_bad(group, GROUP) is None)
+                    and (type(container) is not dict or not container or first_bad(container, CONTAINER) is None)
+                    and (type(resolved) is not dict or not resolved or strings_bad(resolved) is None)):
+                if defs:  # shared sections; an unknown number becomes _UNDEFINED and fails below
+                    if type(thread) is int:
+                        thread = defs.get(thread, _UNDEFINED)
+                    if type(ancestors) is int:
+                        ancestors = defs.get(ancestors, _UNDEFINED)
+                    if type(user) is int:
+                        user = defs.get(user, _UNDEFINED)
+                    if type(group) is int:
+                        group = defs.get(group, _UNDEFINED)
+                    if type(container) is int:
+                        container = defs.get(container, _UNDEFINED)
+                if (type(evtype) is str and type(ts) is int and type(tid) is int and type(thread) is dict
+                        and (res is None or type(res) is int) and (fd is None or type(fd) is dict)
+                        and type(ancestors) is list and (args is None or type(args) is dict)
+                        and (user is None or type(user) is dict) and (group is None or type(group) is dict)
+                        and (container is None or type(container) is dict)
+                        and (resolved is None or type(resolved) is dict)):
+                    n = get("num", num)
+                    return cls(n if type(n) is int else num, ts, evtype, tid, res, {} if args is None else args,
+                               thread, ancestors, fd, {} if user is None else user,
+                               {} if group is None else group, {} if container is None else container,
+                               {} if resolved is None else resolved)
         return cls._from_record_checked(record, num, defs or {})
 
     @classmethod
@@ -124,12 +143,12 @@ class Event:
         tid = _need(record, "tid", int)
         res = record.get("res")
         if res is not None and (not isinstance(res, int) or isinstance(res, bool)):
-            raise BadRecord(f"'res' must be an integer or null, got {_typename(res)}")
+            raise BadRecord(f"'res' must be an integer or null, got {typename(res)}")
         if "thread" not in record:
             raise BadRecord("missing required key 'thread'")
         thread = _shared(record, "thread", defs)
         if not isinstance(thread, dict):
-            raise BadRecord(f"'thread' must be an object, got {_typename(thread)}")
+            raise BadRecord(f"'thread' must be an object, got {typename(thread)}")
         ancestors = _shared(record, "ancestors", defs)
         if ancestors is None and "ancestors" not in record:
             ancestors = []
@@ -137,13 +156,26 @@ class Event:
             raise BadRecord("'ancestors' must be a list of objects")
         fd = record.get("fd")
         if fd is not None and not isinstance(fd, dict):
-            raise BadRecord(f"'fd' must be an object or null, got {_typename(fd)}")
+            raise BadRecord(f"'fd' must be an object or null, got {typename(fd)}")
+        sections = {"thread": thread, "fd": fd or {}, "user": _opt(record, "user", defs),
+                    "group": _opt(record, "group", defs), "container": _opt(record, "container", defs)}
+        for key, section in sections.items():
+            bad = first_bad(section, SECTIONS[key])
+            if bad is not None:
+                raise BadRecord(describe(key, bad))
+        bad = list_bad(ancestors, THREAD)
+        if bad is not None:
+            raise BadRecord(describe("ancestors", bad))
+        resolved = _opt(record, "resolved", defs)
+        bad = strings_bad(resolved)
+        if bad is not None:
+            raise BadRecord(describe("resolved", bad))
         n = record.get("num", num)
         return cls(
             num=n if isinstance(n, int) else num, ts=ts, type=evtype, tid=tid, res=res,
             args=_opt(record, "args", defs), thread=thread, ancestors=ancestors, fd=fd,
-            user=_opt(record, "user", defs), group=_opt(record, "group", defs),
-            container=_opt(record, "container", defs), resolved=_opt(record, "resolved", defs),
+            user=sections["user"], group=sections["group"], container=sections["container"],
+            resolved=resolved,
         )
 
     def to_record(self) -> dict[str, Any]:
@@ -161,21 +193,7 @@ class Event:
 
 
 _NO_ANCESTORS: list[Section] = []
-_UNDEFINED = object()
-
-
-def _section(record: dict[str, Any], key: str) -> Section:
-    """An optional inline section (never shared): `{}` when absent."""
-    value = record.get(key)
-    if type(value) is dict:
-        return value
-    if value is None:
-        return {}
-    return _opt(record, key, {})
-
-
-def _typename(value: Any) -> str:
-    return "null" if value is None else type(value).__name__
+_UNDEFINED: Any = object()
 
 
 def _need(record: Mapping[str, Any], key: str, kind: type) -> Any:
@@ -184,7 +202,7 @@ def _need(record: Mapping[str, Any], key: str, kind: type) -> Any:
     value = record[key]
     if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
         raise BadRecord(f"'{key}' must be {'an' if kind is int else 'a'} "
-                        f"{ {str: 'string', int: 'integer', dict: 'object'}[kind] }, got {_typename(value)}")
+                        f"{ {str: 'string', int: 'integer', dict: 'object'}[kind] }, got {typename(value)}")
     return value
 
 
@@ -193,7 +211,8 @@ def _shared(record: Mapping[str, Any], key: str, defs: Definitions) -> Any:
     value = record.get(key)
     if key in SHAREABLE and isinstance(value, int) and not isinstance(value, bool):
         if value not in defs:
-            raise BadRecord(f"'{key}' refers to shared section {value}, which no earlier record defines")
+            raise BadRecord(f"'{key}' refers to shared section {value}, which no earlier record defines",
+                            key, value)
         return defs[value]
     return value
 
@@ -203,5 +222,5 @@ def _opt(record: Mapping[str, Any], key: str, defs: Definitions) -> Section:
     if value is None:
         return {}
     if not isinstance(value, dict):
-        raise BadRecord(f"'{key}' must be an object, got {_typename(value)}")
+        raise BadRecord(f"'{key}' must be an object, got {typename(value)}")
     return value

@@ -1,8 +1,10 @@
-"""Alerts falcoish raises about itself (not from a rule): a syscall flood.
+"""Alerts falcoish raises about itself (not from a rule): a syscall flood, a rules reload.
 
 Why an alert and not only a log line: a process that floods the kernel with syscalls may be
 trying to blind the detector (fill its buffers, then act); the people who read alerts must
-see it, through the same channels, with the drop counts that say whether it worked.
+see it, through the same channels, with the drop counts that say whether it worked.  The
+same holds for the rules: a reload changes what is detected, and an emptied rules file is
+as good a way to blind falcoish as a flood, so every reload, done or refused, is an alert.
 """
 
 from __future__ import annotations
@@ -52,3 +54,31 @@ def flood_alerts(emit: Callable[[Alert], None], drops: Callable[[], dict[str, di
         counted()
         emit(flood_alert(notice, drops()))
     return on_flood
+
+
+RELOADED_RULE = "Falco internal: rules reloaded"
+RELOAD_FAILURE_RULE = "Falco internal: hot restart failure"
+RELOAD_TAGS: tuple[str, ...] = ()  # internal alerts carry no tags (docs/outputs.md)
+
+
+def reload_alert(before: int, after: int, loaded: int, reason: str, shrunk: bool,
+                 hostname: str = HOSTNAME) -> Alert:
+    """A reload that replaced the rules: Informational, or Warning when `rules_reload.
+    allow_shrink` let it drop more than half of the enabled rules."""
+    text = (f"reload ({reason}) done: {after} rules enabled, {before} before "
+            f"({loaded} loaded)" + ("; allowed to drop more than half by rules_reload.allow_shrink"
+                                    if shrunk else ""))
+    fields = {"rules.before": before, "rules.after": after, "rules.loaded": loaded, "reload.reason": reason}
+    return Alert(time.time_ns(), RELOADED_RULE, "Warning" if shrunk else "Informational", "internal",
+                 RELOAD_TAGS, f"{RELOADED_RULE}: {text}", fields, hostname)
+
+
+def reload_failure_alert(detail: str, reason: str, before: int, after: int | None,
+                         hostname: str = HOSTNAME) -> Alert:
+    """A reload refused (errors in the rules, or too few rules left): the running rules stay."""
+    fields: dict[str, Any] = {"rules.before": before, "reload.reason": reason}
+    if after is not None:
+        fields["rules.after"] = after
+    return Alert(time.time_ns(), RELOAD_FAILURE_RULE, "Critical", "internal", RELOAD_TAGS,
+                 f"{RELOAD_FAILURE_RULE}: {detail}; the running rules ({before} enabled) are kept",
+                 fields, hostname)

@@ -19,6 +19,7 @@ from .errors import ConditionSyntaxError, Location, Problem, Problems, RuleError
 from .event_table import EVENT_NAMES
 from .evttypes import event_types
 from .fields import bind
+from .file_safety import insecure
 from .nodes import FieldRef
 from .output.format import OutputFormat, compile_output
 from .parser import parse_condition
@@ -28,6 +29,8 @@ from .rulefile import read_rules_file
 from .ruleset import CompiledRule, RuleSet
 
 COMPILE_CONDITION = "LOAD_ERR_COMPILE_CONDITION"
+#: a rules file or folder refused as root because another user could change it
+INSECURE_FILE = "LOAD_ERR_FILE_PERMISSIONS"
 _UNKNOWN_FILTER_MARKERS = ("nonexistent field", "invalid formatting token", "unknown event type",
                            "unknown filter:", "unknown event argument")
 
@@ -76,18 +79,39 @@ def expand_paths(paths: Iterable[str]) -> list[str]:
     return files
 
 
-def load_rules(paths: Sequence[str], suggested_output: bool = True) -> LoadResult:
+def load_rules(paths: Sequence[str], suggested_output: bool = True,
+               allow_insecure: bool = False) -> LoadResult:
     """Load rules files in order, Falco-style, and compile every rule.
 
+    As root, a rules file or folder that another user can change is an error and is not
+    read (file_safety.py), unless `allow_insecure`.
     Never raises for bad rules: inspect `result.problems` (or call `raise_for_errors()`)."""
     problems = Problems()
     files = expand_paths(paths)
     collector = Collector(problems)
-    for path in files:
+    for path in files if allow_insecure else _safe_files(paths, problems):
         collector.add_file(read_rules_file(path, problems))
     book = collector.book
     check_plugin_requirements(book, problems)
     return _compile_book(book, problems, files, suggested_output)
+
+
+def _safe_files(paths: Sequence[str], problems: Problems) -> list[str]:
+    """expand_paths, leaving out (as errors) what another user than root could change."""
+    files: list[str] = []
+    for path in paths:
+        folder = os.path.isdir(path)
+        reason = insecure(path, "rules folder" if folder else "rules file")
+        if reason is not None:
+            problems.error(INSECURE_FILE, reason, Location(path))
+            continue
+        for name in expand_paths([path]) if folder else [path]:
+            reason = insecure(name, "rules file") if folder else None
+            if reason is not None:
+                problems.error(INSECURE_FILE, reason, Location(name))
+            else:
+                files.append(name)
+    return files
 
 
 def _compile_book(book: RuleBook, problems: Problems, files: list[str], suggested: bool) -> LoadResult:

@@ -1,8 +1,13 @@
-"""Prometheus metrics (`falcoish run --metrics-port N`).
+"""Prometheus metrics (`falcoish run --metrics-port N`, config `metrics.listen_port`).
 
 Why a collector read at scrape time: the per-event path only bumps the plain counters it
 keeps anyway; Prometheus objects are built when someone asks, so metrics cost nothing
 between scrapes.  Rule evaluation time is a histogram of one event in 128.
+
+Why 127.0.0.1 by default (`metrics.listen_address`): the endpoint has no authentication and
+says what falcoish sees and misses; it is exposed beyond this host only when asked.  The
+socket is bound before any event is read, so a taken port or a wrong address stops the run
+with one line (`MetricsError`), not a traceback after detection has started.
 """
 
 from __future__ import annotations
@@ -13,7 +18,12 @@ from prometheus_client import Histogram, start_http_server
 from prometheus_client.core import REGISTRY, CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
+from .errors import FalcoishError
 from .health import Health
+
+
+class MetricsError(FalcoishError):
+    """The endpoint cannot listen where it was told to (port taken, address not here...)."""
 
 
 class _HealthCollector(Collector):
@@ -79,11 +89,18 @@ def _capture_metrics(stats: dict[str, Any], summary: dict[str, Any]) -> Iterator
 
 def serve_metrics(port: int, health: Health,
                   channel_stats: Callable[[], dict[str, dict[str, int]]] = dict,
-                  address: str = "0.0.0.0") -> None:
-    """Start the /metrics endpoint (a daemon thread) and hook the evaluation-time histogram."""
+                  address: str = "127.0.0.1") -> None:
+    """Start the /metrics endpoint (a daemon thread) and hook the evaluation-time histogram;
+    raise MetricsError when it cannot listen on `address`:`port`."""
+    where = f"[{address}]:{port}" if ":" in address else f"{address}:{port}"
+    if not 0 < port < 65536:
+        raise MetricsError(f"cannot serve metrics on {where}: the port must be 1-65535")
+    try:
+        start_http_server(port, addr=address)
+    except OSError as exc:   # taken, not an address of this host, privileged port, unknown name
+        raise MetricsError(f"cannot serve metrics on {where}: {exc.strerror or exc}") from None
     REGISTRY.register(_HealthCollector(health, channel_stats))
     histogram = Histogram("falcoish_rule_evaluation_seconds",
                           "Time to evaluate the rules for one event (sampled: 1 event in 128)",
                           buckets=(1e-6, 2.5e-6, 5e-6, 1e-5, 2.5e-5, 5e-5, 1e-4, 2.5e-4, 1e-3, 1e-2))
     health.engine.on_eval_time = histogram.observe
-    start_http_server(port, addr=address)

@@ -5,6 +5,12 @@ file changes, the rules are loaded again in a background thread; only a load wit
 replaces the running rules (one assignment in the engine, between two events, so no event is
 skipped or checked against half a rule set).  A failed reload logs every error, keeps the old
 rules and raises Falco's internal alert "Falco internal: hot restart failure".
+
+A load without errors is still refused when it would leave fewer than half of the enabled
+rules, or none, unless `rules_reload.allow_shrink`: `: > rules.yaml` (or an editor, a
+deployment, an intruder that empties the file) is valid YAML with no rules, and swapping it
+in would silently stop detection.  Every reload raises an internal alert either way
+(internal_alerts.py), so a change to what is detected is never only a log line.
 """
 
 from __future__ import annotations
@@ -16,7 +22,8 @@ from typing import Callable, Iterable
 import structlog
 
 from .engine import Engine
-from .errors import Problem
+from .output.format import Alert
+from .internal_alerts import reload_alert, reload_failure_alert
 from .loader import LoadResult, expand_paths
 from .ruleset import RuleSet
 
@@ -39,11 +46,12 @@ def snapshot(paths: Iterable[str]) -> Snapshot:
 
 
 class Reloader:
-    """Watches `paths` (when `watch`) and reloads on change or on `request()`."""
+    """Watches `paths` (when `watch`) and reloads on change or on `request()`; `alert`
+    delivers the internal alerts of each reload."""
 
     def __init__(self, engine: Engine, load: Callable[[], LoadResult], select: Callable[[LoadResult], RuleSet],
-                 paths: list[str], watch: bool, on_failure: Callable[[list[Problem]], None],
-                 interval: float = 1.0,
+                 paths: list[str], watch: bool, alert: Callable[[Alert], None],
+                 allow_shrink: bool = False, interval: float = 1.0,
                  swap: Callable[[RuleSet, LoadResult], None] | None = None) -> None:
         self.engine = engine
         #: puts new rules in place; the live source wraps it to update its kernel filter
@@ -52,7 +60,8 @@ class Reloader:
         self.select = select
         self.paths = paths
         self.watch = watch
-        self.on_failure = on_failure
+        self.alert = alert
+        self.allow_shrink = allow_shrink
         self.interval = interval
         self.reloads = 0
         self.failures = 0
@@ -85,17 +94,38 @@ class Reloader:
                 self.reload(reason="signal" if asked else "file changed")
 
     def reload(self, reason: str = "request") -> bool:
-        """Load the rules again; swap them in only when the load has no errors."""
+        """Load the rules again; swap them in only when the load has no errors and keeps
+        enough of the enabled rules.  The internal alert is emitted before the closing log
+        line, so whoever waits for that line finds the alert already queued."""
+        before = len(self.engine.ruleset.enabled)
         result = self.load()
         errors = result.problems.errors
         if errors:
-            self.failures += 1
             for problem in errors:
                 self.log.error("reload rejected", problem=str(problem))
+            detail = "; ".join(str(p) for p in errors[:5]) + (f"; and {len(errors) - 5} more"
+                                                               if len(errors) > 5 else "")
+            self._refuse(detail, reason, before, None)
             self.log.error("rules reload failed: the running rules are kept", errors=len(errors), reason=reason)
-            self.on_failure(errors)
             return False
-        self.swap(self.select(result), result)
+        ruleset = self.select(result)
+        after = len(ruleset.enabled)
+        shrinks = after * 2 < before    # fewer than half left (zero included)
+        if shrinks and not self.allow_shrink:
+            self._refuse(f"rules reload refused: it would leave {after} of the {before} enabled rules "
+                         f"({len(result.ruleset.rules)} loaded from {len(result.files)} files); an emptied "
+                         f"or truncated rules file? Set rules_reload.allow_shrink (--allow-rules-shrink) "
+                         f"to allow it", reason, before, after)
+            self.log.error("rules reload refused: the running rules are kept", rules_before=before,
+                           rules_after=after, reason=reason)
+            return False
+        self.swap(ruleset, result)
         self.reloads += 1
-        self.log.info("rules reloaded", rules=len(result.ruleset.rules), reason=reason)
+        self.alert(reload_alert(before, after, len(result.ruleset.rules), reason, shrinks))
+        self.log.info("rules reloaded", rules=len(result.ruleset.rules), enabled=after,
+                      enabled_before=before, reason=reason)
         return True
+
+    def _refuse(self, detail: str, reason: str, before: int, after: int | None) -> None:
+        self.failures += 1
+        self.alert(reload_failure_alert(detail, reason, before, after))

@@ -95,6 +95,9 @@ def test_edited_rules_reload_during_replay_and_broken_edit_keeps_old_rules(tmp_p
 
         _touch_newer(rules, RULE_A + RULE_B)
         f.wait_log("rules reloaded")
+        reloaded = f.alert()        # every reload that goes through is an internal alert
+        assert reloaded["rule"] == "Falco internal: rules reloaded" and reloaded["priority"] == "Informational"
+        assert reloaded["output_fields"]["rules.before"] == 1 and reloaded["output_fields"]["rules.after"] == 2
         f.send(exec_process("bbb"))
         assert f.alert()["rule"] == "Rule B"
 
@@ -126,6 +129,7 @@ def test_sighup_reloads_without_watching(tmp_path: Path) -> None:
         assert f.alert()["rule"] == "Rule A"
         f.proc.send_signal(signal.SIGHUP)
         f.wait_log("rules reloaded")
+        assert f.alert()["rule"] == "Falco internal: rules reloaded"
         f.send(exec_process("bbb"))
         assert f.alert()["rule"] == "Rule B"
     finally:

@@ -13,8 +13,10 @@ import os
 import sys
 from pathlib import Path
 
-from ..collector import PRIORITIES, parse_priority
+from ..collector import PRIORITIES, RuleBook, parse_priority
 from ..config import Config, ConfigError, load_config
+from ..config_values import _address
+from ..errors import Location, Problems
 from ..loader import LoadResult, load_rules
 from ..ruleset import RuleSet
 
@@ -37,6 +39,9 @@ def add_config_options(parser: argparse.ArgumentParser) -> None:
                         help="configuration file (default: /etc/falcoish/falcoish.yaml when present)")
     parser.add_argument("-o", "--option", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                         help="override one configuration key (repeatable), e.g. -o json_output=true")
+    parser.add_argument("--allow-insecure-files", action="store_true",
+                        help="as root, accept rules files, rules folders and a config file that are not "
+                             "owned by root or that group/others can write (refused by default)")
 
 
 def add_rules_options(parser: argparse.ArgumentParser, selection: bool = True) -> None:
@@ -69,9 +74,29 @@ def priority_arg(text: str) -> str:
     return priority
 
 
+def port_arg(text: str) -> int:
+    """argparse type for a TCP port (1-65535)."""
+    try:
+        port = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a TCP port number, got '{text}'") from None
+    if not 0 < port < 65536:
+        raise argparse.ArgumentTypeError(f"a TCP port is 1-65535, got {port}")
+    return port
+
+
+def address_arg(text: str) -> str:
+    """argparse type for an address to listen on (an IP address or a host name)."""
+    try:
+        return _address(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
 def config_or_exit(args: argparse.Namespace) -> Config:
     try:
-        return load_config(getattr(args, "config", None), getattr(args, "overrides", []))
+        return load_config(getattr(args, "config", None), getattr(args, "overrides", []),
+                           allow_insecure=getattr(args, "allow_insecure_files", False))
     except ConfigError as err:
         print(f"falcoish: {err}", file=sys.stderr)
         raise SystemExit(2) from None
@@ -91,7 +116,20 @@ def load(args: argparse.Namespace) -> LoadResult:
     if not paths:
         print("falcoish: no rules files: give -r PATH (or drop --no-defaults)", file=sys.stderr)
         raise SystemExit(2)
-    return load_rules(paths)
+    return load_rules(paths, allow_insecure=getattr(args, "allow_insecure_files", False))
+
+
+def reload_rules(args: argparse.Namespace) -> LoadResult:
+    """`load` for a hot reload, in its own thread: a config file that became unreadable,
+    invalid or unsafe is an error of this reload (the running rules stay), not an exit."""
+    try:
+        config = load_config(getattr(args, "config", None), getattr(args, "overrides", []),
+                             allow_insecure=getattr(args, "allow_insecure_files", False))
+    except ConfigError as err:
+        problems = Problems()
+        problems.error("LOAD_ERR_CONFIG", str(err), Location(err.origin))
+        return LoadResult(RuleSet(()), problems, RuleBook(), {}, [])
+    return load_rules(rules_paths(args, config), allow_insecure=getattr(args, "allow_insecure_files", False))
 
 
 def select(args: argparse.Namespace, result: LoadResult, config: Config | None = None) -> RuleSet:

@@ -13,29 +13,27 @@ import argparse
 import signal
 import sys
 import threading
-import time
 from pathlib import Path
 from types import FrameType
 from typing import Any, Callable, Iterator
 
 from ..config import Config
 from ..engine import Engine
-from ..errors import Problem
 from ..event import Event
 from ..health import Health, capture_summary, configure_logging
 from ..internal_alerts import flood_alerts
 from ..output.dispatcher import Outputs, build_outputs
-from ..output.format import HOSTNAME, Alert
+from ..output.format import Alert
 from ..loader import LoadResult
 from ..reload import Reloader
 from ..ruleset import RuleSet
 from ..sources.record import EventWriter
-from ..sources.replay import read_events
-from .common import add_rules_options, config_or_exit, load, load_or_exit, rules_paths, select
+from ..sources.replay import ReplayLimits, read_events
+from .common import (add_rules_options, address_arg, config_or_exit, load_or_exit, port_arg, reload_rules,
+                     rules_paths, select)
 
 OUTPUT_SWITCH_INTERVAL = 0.0002   # seconds; CPython's default is 0.005
 SAMPLE_TRACE = Path(__file__).resolve().parent.parent / "data" / "sample_trace.jsonl"
-RELOAD_FAILURE_RULE = "Falco internal: hot restart failure"
 Reader = Callable[[str, Callable[[int, str], None]], Iterator[Event]]
 
 
@@ -62,7 +60,14 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     parser.add_argument("--no-kernel-filter", action="store_true",
                         help="live: send every event of the captured types to user space (no "
                              "rule-derived filtering in the kernel; = -o kernel_filter.enabled=false)")
-    parser.add_argument("--metrics-port", type=int, metavar="PORT", help="serve Prometheus metrics on PORT")
+    parser.add_argument("--metrics-port", type=port_arg, metavar="PORT",
+                        help="serve Prometheus metrics on PORT (= -o metrics.listen_port=PORT)")
+    parser.add_argument("--metrics-address", type=address_arg, metavar="ADDR",
+                        help="address the metrics endpoint listens on (default 127.0.0.1; "
+                             "= -o metrics.listen_address=ADDR)")
+    parser.add_argument("--allow-rules-shrink", action="store_true",
+                        help="let a rules reload leave fewer than half of the enabled rules, or none "
+                             "(refused by default; = -o rules_reload.allow_shrink=true)")
     parser.add_argument("--watch", choices=("on", "off"), default=None,
                         help="reload rules when their files change (default: watch_config_files)")
     parser.set_defaults(func=run)
@@ -76,6 +81,12 @@ def run(args: argparse.Namespace) -> int:
         args.overrides.append("time_format_iso_8601=true")
     if getattr(args, "no_kernel_filter", False):
         args.overrides.append("kernel_filter.enabled=false")
+    if args.metrics_port:
+        args.overrides.append(f"metrics.listen_port={args.metrics_port}")
+    if args.metrics_address is not None:
+        args.overrides.append(f"metrics.listen_address={args.metrics_address}")
+    if args.allow_rules_shrink:
+        args.overrides.append("rules_reload.allow_shrink=true")
     config = config_or_exit(args)
     result = load_or_exit(args)
     rule_matching = args.rule_matching or str(config.rule_matching)
@@ -87,24 +98,25 @@ def run(args: argparse.Namespace) -> int:
     # short switch interval only costs anything while a worker actually wants the GIL.
     sys.setswitchinterval(OUTPUT_SWITCH_INTERVAL)
     outputs = _outputs(args, config)
+    if not _serve_metrics(config, health, outputs):
+        outputs.close(1.0)
+        return 2
     stop = threading.Event()
     source = _open_source(args, engine, health, stop, config, outputs)
     if source is None:
         outputs.close(1.0)
         return 2
     reloader = _reloader(args, config, engine, outputs, health.capture)
-    if args.metrics_port:
-        from ..metrics import serve_metrics
-        serve_metrics(args.metrics_port, health, outputs.stats)
     writer = EventWriter(args.record) if args.record else None
-    _install_signals(health, outputs, reloader, stop, interrupt=health.capture is None)
+    shutdown = _install_signals(health, outputs, reloader, stop, interrupt=health.capture is None)
     timer = _stop_after(args.duration, stop)
     tracee_block = _tracee_formatter() if args.output == "tracee" else None
     try:
-        _process(source, engine, outputs, writer, tracee_block, stop)
+        _process(shutdown.guard(source), engine, outputs, writer, tracee_block, stop)
     except _Stopped:
         pass
     finally:
+        shutdown.begin()        # from here on a signal cannot raise: it makes the close hurry
         if timer is not None:
             timer.cancel()
         if reloader is not None:
@@ -165,26 +177,35 @@ def _reloader(args: argparse.Namespace, config: Config, engine: Engine, outputs:
               capture: Any = None) -> Reloader:
     watch = (args.watch == "on") if args.watch else bool(config.watch_config_files)
     paths = rules_paths(args, config) + ([args.config] if args.config else [])
-
-    def on_failure(errors: list[Problem]) -> None:
-        detail = "; ".join(str(p) for p in errors[:5])
-        outputs.emit(Alert(time.time_ns(), RELOAD_FAILURE_RULE, "Critical", "internal", (),
-                           f"{RELOAD_FAILURE_RULE}: {detail}", {}, HOSTNAME))
-
     swap = None
     if capture is not None:
         def swap(ruleset: RuleSet, result: LoadResult) -> None:
             # the kernel filter widens to old-or-new rules, the rules change, then it narrows
             capture.set_rules(ruleset, lambda: engine.swap(ruleset, result.outputs))
-    reloader = Reloader(engine, lambda: load(args), lambda r: select(args, r, config), paths, watch, on_failure,
-                        swap=swap)
+    reloader = Reloader(engine, lambda: reload_rules(args), lambda r: select(args, r, config), paths, watch,
+                        outputs.emit, allow_shrink=bool(config.rules_reload.allow_shrink), swap=swap)
     reloader.start()
     return reloader
 
 
+def _serve_metrics(config: Config, health: Health, outputs: Outputs) -> bool:
+    """Start the metrics endpoint when a port is set; False (said on stderr) when it cannot
+    listen there.  Before any event is read, so nothing is detected and then dropped."""
+    port = int(config.metrics.listen_port)
+    if not port:
+        return True
+    from ..metrics import MetricsError, serve_metrics
+    try:
+        serve_metrics(port, health, outputs.stats, address=str(config.metrics.listen_address))
+    except MetricsError as err:
+        print(f"falcoish: {err}", file=sys.stderr)
+        return False
+    return True
+
+
 def _open_source(args: argparse.Namespace, engine: Engine, health: Health,
                  stop: threading.Event, config: Config, outputs: Outputs) -> Iterator[Event] | None:
-    reader = _reader(args.input)
+    reader = _reader(args.input, config)
     if args.events is not None:
         return _replay(reader, args.events, health)
     from ..sources.live.setup import check_live_support
@@ -196,11 +217,13 @@ def _open_source(args: argparse.Namespace, engine: Engine, health: Health,
     return _live(args, engine, health, stop, config, outputs)
 
 
-def _reader(kind: str) -> Reader:
+def _reader(kind: str, config: Config) -> Reader:
     if kind == "tracee":
         from ..sources.tracee import read_tracee_events
         return read_tracee_events
-    return read_events
+    limits = ReplayLimits(int(config.replay.max_line_bytes), int(config.replay.max_shared_sections),
+                          int(config.replay.max_shared_bytes))
+    return lambda path, on_bad: read_events(path, on_bad, limits)
 
 
 def _replay(reader: Reader, path: str, health: Health) -> Iterator[Event] | None:
@@ -249,8 +272,62 @@ def _live(args: argparse.Namespace, engine: Engine, health: Health, stop: thread
     return capture.events()
 
 
+class _Shutdown:
+    """What SIGTERM/SIGINT do, by phase of the run.
+
+    Why phases: an exception raised by a signal handler lands wherever the main thread happens
+    to be -- inside writing the journal, inside closing the outputs -- and cuts that short
+    (a traceback, exit 1, queued alerts neither delivered nor spooled).  So the handler raises
+    `_Stopped` only while the main thread waits for the next input event (`guard`): a replay
+    blocked reading a pipe has to be interrupted, and nothing is half-done there.  Anywhere
+    else in the event loop the first signal sets `stop` and the loop ends after the current
+    event.  Once falcoish is stopping (`stop` set, or `begin` called when the loop is over), a
+    signal only calls `Outputs.interrupt()`: the close stops draining and spools what is left,
+    a second signal also stops waiting for a send in flight; the summary is still printed and
+    the exit status is still 0.  Live capture is never interrupted by an exception (raising
+    there could land inside BCC's ring-buffer callback and lose the record being delivered);
+    it checks `stop` every poll."""
+
+    def __init__(self, outputs: Outputs, stop: threading.Event, interrupt: bool) -> None:
+        self.outputs = outputs
+        self.stop = stop
+        self.interrupt = interrupt
+        self.reading = False
+        self.closing = False
+
+    def on_signal(self, signum: int, frame: FrameType | None) -> None:
+        if self.closing or self.stop.is_set():
+            self.outputs.interrupt()
+            self.stop.set()
+            return
+        self.stop.set()
+        if self.reading:
+            raise _Stopped()
+
+    def guard(self, source: Iterator[Event]) -> Iterator[Event]:
+        """`source`, marked as interruptible while it is asked for the next event."""
+        return self._guarded(source) if self.interrupt else source
+
+    def _guarded(self, source: Iterator[Event]) -> Iterator[Event]:
+        while True:
+            try:
+                self.reading = True
+                if self.stop.is_set():      # a signal that came just before `reading` was set
+                    return
+                event = next(source)
+            except StopIteration:
+                return
+            finally:
+                self.reading = False
+            yield event
+
+    def begin(self) -> None:
+        self.closing = True
+        self.reading = False
+
+
 def _install_signals(health: Health, outputs: Outputs, reloader: Reloader, stop: threading.Event,
-                     interrupt: bool) -> None:
+                     interrupt: bool) -> _Shutdown:
     def on_usr1(signum: int, frame: FrameType | None) -> None:
         health.report()
         outputs.reopen()
@@ -258,20 +335,13 @@ def _install_signals(health: Health, outputs: Outputs, reloader: Reloader, stop:
     def on_hup(signum: int, frame: FrameType | None) -> None:
         reloader.request()
 
-    def on_term(signum: int, frame: FrameType | None) -> None:
-        if not stop.is_set():
-            stop.set()
-            # A replay may be blocked reading a pipe: interrupt it.  Live capture checks
-            # `stop` every poll; raising there could land inside BCC's ring-buffer callback
-            # and lose the record being delivered.
-            if interrupt:
-                raise _Stopped()
-
+    shutdown = _Shutdown(outputs, stop, interrupt)
     if threading.current_thread() is threading.main_thread():
         signal.signal(signal.SIGUSR1, on_usr1)
         signal.signal(signal.SIGHUP, on_hup)
-        signal.signal(signal.SIGTERM, on_term)
-        signal.signal(signal.SIGINT, on_term)
+        signal.signal(signal.SIGTERM, shutdown.on_signal)
+        signal.signal(signal.SIGINT, shutdown.on_signal)
+    return shutdown
 
 
 def _stop_after(seconds: float | None, stop: threading.Event) -> threading.Timer | None:

@@ -13,6 +13,13 @@ Filters: `--min-priority` and `--since` work on both formats (a text line's `HH:
 taken as today, or yesterday when that would be in the future); `--rule` and `--tag` need JSON
 lines, because text lines carry neither rule names nor tags.  Lines that are not alerts are
 shown only when no filter is given.
+
+What is shown is never trusted: a file written by an older falcoish, another program or an
+attacker may hold raw newlines, CR, ESC sequences or bidi controls, so every line is escaped on
+display (format.escape_controls) and nothing but tail's own colours reaches the terminal raw.
+`--json` prints only JSON (a text line that is not an alert is counted and named on stderr,
+not printed).  A FILE that cannot be read (a directory, no permission) is a one-line error,
+exit status 2.
 """
 
 from __future__ import annotations
@@ -26,13 +33,13 @@ import time
 from collections import deque
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import IO, Any, Callable, Iterator
+from typing import IO, Any, Callable, Iterable, Iterator
 
 import orjson
 
 from ..collector import PRIORITIES, parse_priority
 from .common import priority_arg
-from ..output.format import format_time
+from ..output.format import escape_controls, format_time, json_text
 
 _TEXT = re.compile(
     r"(?P<time>\d{2}:\d{2}:\d{2}\.\d{9}|\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{9}[+-]\d{4}): "
@@ -57,6 +64,7 @@ class Entry:
     stamp: str = ""          # the time as shown in the line
     rest: str = ""           # what follows the priority in the text form
     obj: dict[str, Any] | None = None
+    json: bool = False       # the line is JSON (alert or not)
 
 
 # -- parsing --------------------------------------------------------------------------------
@@ -70,7 +78,7 @@ def parse_line(line: str, now_ns: int | None = None) -> Entry:
             return Entry(text)
         if isinstance(obj, dict) and ("priority" in obj or "rule" in obj):
             return _json_entry(text, obj)
-        return Entry(text)
+        return Entry(text, json=True)
     match = _TEXT.match(text)
     if match is None:
         return Entry(text)
@@ -93,7 +101,7 @@ def _json_entry(text: str, obj: dict[str, Any]) -> Entry:
         rest = message if isinstance(message, str) else str(rule or "")
     return Entry(text, time_ns, priority, rule if isinstance(rule, str) else None,
                  tuple(str(t) for t in tags) if isinstance(tags, list) else None,
-                 stamp, rest, obj)
+                 stamp, rest, obj, json=True)
 
 
 def parse_iso(text: str) -> int | None:
@@ -170,30 +178,73 @@ class Filter:
 
 
 class Printer:
-    def __init__(self, out: IO[str], as_json: bool, color: bool) -> None:
+    """Lines as shown: escaped, coloured, or as JSON.  `skipped` counts the lines `--json`
+    left out because they are not JSON (the first one is named on `err` at once, so a
+    following user knows why nothing appears; `finish` gives the count)."""
+
+    def __init__(self, out: IO[str], as_json: bool, color: bool, err: IO[str] | None = None) -> None:
         self.out = out
         self.as_json = as_json
         self.color = color
+        self.err = err if err is not None else sys.stderr
+        self.skipped = 0
 
-    def render(self, entry: Entry) -> str:
+    def render(self, entry: Entry) -> str | None:
+        """The line to print, or None when `--json` has no JSON to print for it."""
         if self.as_json:
-            if entry.obj is not None or entry.priority is None:
-                return entry.raw
-            obj: dict[str, Any] = {"output": entry.raw, "priority": entry.priority}
-            if entry.time_ns is not None:
-                secs, frac = divmod(entry.time_ns, 1_000_000_000)
-                obj["time"] = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(secs)) + f".{frac:09d}Z"
-            return orjson.dumps(obj, option=orjson.OPT_SORT_KEYS).decode()
+            return self._json(entry)
         if entry.priority is None:
-            return entry.raw
+            return escape_controls(entry.raw)
+        rest = escape_controls(entry.rest)
         if not self.color:
-            return f"{entry.stamp}: {entry.priority} {entry.rest}"
+            return f"{entry.stamp}: {entry.priority} {rest}"
         return (f"\x1b[2m{entry.stamp}:\x1b[0m \x1b[{COLORS[entry.priority]}m{entry.priority}\x1b[0m "
-                f"{entry.rest}")
+                f"{rest}")
 
-    def write(self, entry: Entry) -> None:
-        self.out.write(self.render(entry) + "\n")
+    def _json(self, entry: Entry) -> str | None:
+        if entry.obj is not None:
+            return _json_alert(entry.raw, entry.obj)
+        if entry.priority is None:
+            return _json_other(entry.raw) if entry.json else None
+        obj: dict[str, Any] = {"output": escape_controls(entry.raw), "priority": entry.priority}
+        if entry.time_ns is not None:
+            secs, frac = divmod(entry.time_ns, 1_000_000_000)
+            obj["time"] = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(secs)) + f".{frac:09d}Z"
+        return json_text(orjson.dumps(obj, option=orjson.OPT_SORT_KEYS).decode())
+
+    def write(self, entry: Entry, where: str = "") -> None:
+        line = self.render(entry)
+        if line is None:
+            self.skipped += 1
+            if self.skipped == 1:
+                print(f"falcoish tail: {where or 'input'}: skipping lines that are not JSON "
+                      "(--json prints only JSON lines and text alerts)", file=self.err)
+            return
+        self.out.write(line + "\n")
         self.out.flush()
+
+    def finish(self) -> None:
+        if self.skipped > 1:
+            print(f"falcoish tail: {self.skipped} lines skipped: not JSON", file=self.err)
+
+
+def _json_other(raw: str) -> str:
+    """A JSON line that is not an alert.  Valid JSON holds no raw control inside a string, but
+    may between tokens (a tab, a CR): encoding the value again drops those."""
+    if escape_controls(raw) != raw:
+        raw = orjson.dumps(orjson.loads(raw)).decode()
+    return json_text(raw)
+
+
+def _json_alert(raw: str, obj: dict[str, Any]) -> str:
+    """A JSON alert line as `--json` prints it: verbatim when it is clean; else its `output`
+    and `message` texts escaped (as the human-readable text they are) and it re-encoded, the
+    other values (`output_fields`) kept true."""
+    clean = {k: escape_controls(v) if k in ("output", "message") and isinstance(v, str) else v
+             for k, v in obj.items()}
+    if clean == obj and escape_controls(raw) == raw:
+        return json_text(raw)
+    return json_text(orjson.dumps(clean).decode())
 
 
 def want_color(choice: str, stream: IO[str]) -> bool:
@@ -209,6 +260,11 @@ def want_color(choice: str, stream: IO[str]) -> bool:
 
 # -- following ------------------------------------------------------------------------------
 
+class TailError(Exception):
+    """The file cannot be followed (a directory, no permission, a read error): said in one
+    line, exit status 2."""
+
+
 class Follower:
     """Complete lines of a file as it grows, across rotation and truncation."""
 
@@ -223,6 +279,8 @@ class Follower:
             handle = open(self.path, "rb")
         except FileNotFoundError:
             return False
+        except OSError as exc:
+            raise TailError(f"{self.path}: {exc.strerror or exc}") from None
         st = os.fstat(handle.fileno())
         self._handle, self._ident, self._partial = handle, (st.st_dev, st.st_ino), b""
         return True
@@ -236,6 +294,8 @@ class Follower:
             st = os.stat(self.path)
         except FileNotFoundError:
             return lines                      # moved away; the new one is not there yet
+        except OSError as exc:
+            raise TailError(f"{self.path}: {exc.strerror or exc}") from None
         assert self._handle is not None
         if (st.st_dev, st.st_ino) != self._ident:
             lines += self._read()
@@ -253,7 +313,10 @@ class Follower:
 
     def _read(self) -> list[str]:
         assert self._handle is not None
-        data = self._handle.read()
+        try:
+            data = self._handle.read()
+        except OSError as exc:
+            raise TailError(f"{self.path}: {exc.strerror or exc}") from None
         if not data:
             return []
         data = self._partial + data
@@ -322,10 +385,13 @@ def run(args: argparse.Namespace) -> int:
     path = _input_path(args)
     if path is None:
         return 2
-    if path == "-":
-        return _from_stream(sys.stdin, filt, printer)
-    start = args.lines if args.lines is not None else (-1 if args.since is not None else 10)
-    return _from_file(path, filt, printer, start, args.follow, args.interval)
+    try:
+        if path == "-":
+            return _from_stream(getattr(sys.stdin, "buffer", sys.stdin), filt, printer)
+        start = args.lines if args.lines is not None else (-1 if args.since is not None else 10)
+        return _from_file(path, filt, printer, start, args.follow, args.interval)
+    finally:
+        printer.finish()
 
 
 def _input_path(args: argparse.Namespace) -> str | None:
@@ -346,11 +412,12 @@ def _input_path(args: argparse.Namespace) -> str | None:
     return None
 
 
-def _from_stream(stream: IO[str], filt: Filter, printer: Printer) -> int:
+def _from_stream(stream: Iterable[bytes | str], filt: Filter, printer: Printer) -> int:
+    """Lines of a pipe; bytes that are not UTF-8 are shown as U+FFFD, not a traceback."""
     for line in stream:
-        entry = parse_line(line)
+        entry = parse_line(line.decode("utf-8", "replace") if isinstance(line, bytes) else line)
         if filt.accepts(entry):
-            printer.write(entry)
+            printer.write(entry, "standard input")
     return 0
 
 
@@ -367,11 +434,14 @@ def _from_file(path: str, filt: Filter, printer: Printer, start: int, follow: bo
         for entry in _entries(follower.poll(), filt):
             first.append(entry)
         for entry in first:
-            printer.write(entry)
+            printer.write(entry, path)
         while follow:
             sleep(interval)
             for entry in _entries(follower.poll(), filt):
-                printer.write(entry)
+                printer.write(entry, path)
+    except TailError as exc:
+        print(f"falcoish tail: {exc}", file=sys.stderr)
+        return 2
     finally:
         follower.close()
     return 0

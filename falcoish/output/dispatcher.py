@@ -1,12 +1,16 @@
 """Alerts from detection to every enabled channel, without ever holding detection up.
 
 Step 9 of the pipeline (delivered).  `Outputs.emit(alert)` is what the run loop calls for
-each alert; it costs a token-bucket check and, per channel, a lock and a queue put (or, when
-that channel is backed up, a line appended to its spool file).  Everything slow -- formatting,
-writing, HTTP, retries with backoff -- happens in one worker thread per channel, so a slow or
-dead webhook delays only the webhook.
+each alert; it costs a token-bucket check and, per channel, a lock and a queue put (plus, for
+http, program and syslog, one line written to the channel's journal first; or, when that
+channel is backed up, a line appended to its spool file).  Everything slow -- formatting,
+writing, HTTP, retries with backoff -- happens in one worker thread per channel
+(output/worker.py), so a slow or dead webhook delays only the webhook.
 
 What "loses nothing" means here, channel by channel:
+* process killed (`kill -9`, crash): alerts queued for http, program and syslog are in the
+  journal (output/journal.py) and delivered by the next start; stdout and file lose what their
+  queue held (output/worker.py says why);
 * queue full -> the alert is appended to the channel's spool (output/spool.py) and delivered,
   in order, once the queue has drained;
 * delivery fails -> retried `outputs.retry_attempts` times with exponential backoff; then,
@@ -15,7 +19,8 @@ What "loses nothing" means here, channel by channel:
   an alert they still cannot write is counted `failed` and logged;
 * the endpoint refuses an alert for good (HTTP 4xx) -> dead-letter file, counted `failed`;
 * `close(timeout)` (SIGTERM) drains every queue; whatever is not delivered by the deadline is
-  moved to the spool and sent at the next start.
+  moved to the spool and sent at the next start.  `interrupt()` (a signal during the close)
+  ends the draining at once, a second one also the wait for sends in flight;
 * rate limit (`outputs.rate`/`outputs.max_burst`, Falco's token bucket): alerts over the limit
   are not sent to the channels -- protecting the receivers is the point of a limit -- but
   they are counted per rule, summarised by an internal alert ("N alerts suppressed by rate
@@ -29,7 +34,6 @@ plus the current queue depth and spool backlog.
 
 from __future__ import annotations
 
-import queue
 import threading
 import time
 from collections import Counter
@@ -39,17 +43,19 @@ from typing import Any, Callable, Iterable, TextIO
 import structlog
 
 from ..config import Config
-from .channels import Channel, DeliveryError, Renderer
+from .channels import Channel, Renderer
 from .channels.file import FileChannel
 from .channels.http import HttpChannel
 from .channels.program import ProgramChannel
 from .channels.stdout import StdoutChannel
 from .channels.syslog import SyslogChannel
+from .durable import Syncer
 from .format import HOSTNAME, Alert
-from .spool import Spool, default_spool_dir
+from .spool import default_spool_dir
+from .worker import ChannelStats, ChannelWorker, RetryPolicy
 
-#: put in a worker's queue to wake it at close (it would otherwise sleep out its poll)
-_WAKE: Any = object()
+__all__ = ["SUMMARY_RULE", "ChannelStats", "ChannelWorker", "Outputs", "RetryPolicy", "TokenBucket",
+           "build_channels", "build_outputs"]
 
 SUMMARY_RULE = "Falcoish internal: alerts suppressed by rate limit"
 
@@ -75,279 +81,18 @@ class TokenBucket:
         return False
 
 
-class RetryPolicy:
-    def __init__(self, attempts: int, backoff: float, max_backoff: float) -> None:
-        self.attempts = attempts
-        self.backoff = backoff
-        self.max_backoff = max_backoff
-
-
-class ChannelStats:
-    """The counters of one channel (written by its worker and, for overflow, by `emit`)."""
-
-    FIELDS = ("sent", "retried", "spooled", "failed")
-
-    def __init__(self) -> None:
-        self.lock = threading.Lock()
-        self.counts: Counter[str] = Counter({name: 0 for name in self.FIELDS})
-
-    def add(self, name: str, n: int = 1) -> None:
-        with self.lock:
-            self.counts[name] += n
-
-    def snapshot(self) -> dict[str, int]:
-        with self.lock:
-            return {name: self.counts[name] for name in self.FIELDS}
-
-
-class ChannelWorker:
-    """One channel's bounded queue, spool and delivery thread.
-
-    Order: while the spool holds anything, new alerts go to the spool too (never around
-    it); the worker empties the queue before the spool, and the spool front to back."""
-
-    def __init__(self, channel: Channel, capacity: int, retry: RetryPolicy, spool_dir: Path) -> None:
-        self.channel = channel
-        self.name = channel.name
-        self.retry = retry
-        self.spool_dir = spool_dir
-        self.stats = ChannelStats()
-        self.log = structlog.get_logger("falcoish.output").bind(channel=self.name)
-        self._queue: queue.Queue[Alert] = queue.Queue(capacity)
-        self._lock = threading.Lock()
-        self._spool: Spool | None = None
-        self._spooling = False
-        self._closed = False
-        self._down = False
-        self._closing = threading.Event()
-        self._abort = threading.Event()
-        self._thread = threading.Thread(target=self._run, name=f"falcoish-output-{self.name}", daemon=True)
-        if Spool.exists(spool_dir, self.name):
-            self._open_spool()
-            self._spooling = True
-
-    def start(self) -> None:
-        self._thread.start()
-
-    # -- the detection side ---------------------------------------------------------------
-
-    def put(self, alert: Alert) -> None:
-        with self._lock:
-            if not self._spooling:
-                try:
-                    self._queue.put_nowait(alert)
-                    return
-                except queue.Full:
-                    self._spooling = True
-                    self.log.warning("queue full; spooling alerts to disk until it drains")
-            self._to_spool(alert)
-
-    def _to_spool(self, alert: Alert) -> None:
-        """Append to the spool (caller holds _lock); count `failed` if the disk says no."""
-        try:
-            self._open_spool().append(alert)
-            self.stats.add("spooled")
-        except OSError as exc:
-            self.stats.add("failed")
-            self.log.error("cannot spool alert; it is lost", rule=alert.rule, error=str(exc))
-
-    def _open_spool(self) -> Spool:
-        if self._spool is None:
-            self._spool = Spool(self.spool_dir, self.name)
-        return self._spool
-
-    # -- the worker thread ----------------------------------------------------------------
-
-    def _run(self) -> None:
-        probe_delay = self.retry.backoff
-        try:
-            while not self._abort.is_set():
-                if self._deliver_queued(block=False):
-                    continue
-                if self._spool_pending():
-                    if self._deliver_spooled():
-                        probe_delay = self.retry.backoff
-                    else:
-                        self._abort.wait(probe_delay)
-                        probe_delay = min(probe_delay * 2, self.retry.max_backoff)
-                    continue
-                self._leave_spooling()
-                if self._closing.is_set() and self._queue.empty() and not self._spool_pending():
-                    break
-                self._deliver_queued(block=True)
-        finally:
-            self.channel.close()
-
-    def _deliver_queued(self, block: bool) -> bool:
-        try:
-            alert = self._queue.get(timeout=0.2) if block else self._queue.get_nowait()
-        except queue.Empty:
-            return False
-        if alert is _WAKE:
-            self._queue.task_done()
-            return False
-        try:
-            self._deliver_fresh(alert)
-        finally:
-            self._queue.task_done()
-        return True
-
-    def _spool_pending(self) -> bool:
-        return self._spool is not None and self._spool.pending() > 0
-
-    def _leave_spooling(self) -> None:
-        with self._lock:
-            if self._spooling and not self._closed and not self._spool_pending() and self._queue.empty():
-                self._spooling = False
-
-    def _deliver_fresh(self, alert: Alert) -> None:
-        delay = self.retry.backoff
-        for attempt in range(1, self.retry.attempts + 1):
-            try:
-                self.channel.send(alert)
-                self.stats.add("sent")
-                self._mark_up()
-                return
-            except DeliveryError as exc:
-                error = exc
-            except Exception as exc:     # a bug must not kill the worker and strand the queue
-                self.log.exception("channel error", rule=alert.rule)
-                error = DeliveryError(f"internal error: {exc!r}", permanent=True)
-            if error.permanent or attempt == self.retry.attempts or self._abort.is_set():
-                break
-            self.stats.add("retried")
-            if self._abort.wait(delay):
-                break
-            delay = min(delay * 2, self.retry.max_backoff)
-        self._give_up(alert, error)
-
-    def _give_up(self, alert: Alert, error: DeliveryError) -> None:
-        if error.permanent:
-            self.stats.add("failed")
-            if self.channel.spool_on_failure:
-                self._reject(alert, error.reason)
-            else:
-                self.log.error("alert not delivered", rule=alert.rule, error=error.reason)
-            return
-        if not self.channel.spool_on_failure:
-            self.stats.add("failed")
-            self.log.error("alert not delivered", rule=alert.rule, error=error.reason)
-            return
-        self.stats.add("retried")                 # it will be tried again, from the spool
-        if not self._down:
-            self.log.warning("endpoint unavailable; spooling alerts until it is back", error=error.reason)
-            self._down = True
-        with self._lock:
-            self._to_spool(alert)
-            self._move_queue_to_spool()
-            self._spooling = True
-
-    def _move_queue_to_spool(self) -> None:
-        """Caller holds _lock."""
-        while True:
-            try:
-                alert = self._queue.get_nowait()
-            except queue.Empty:
-                return
-            if alert is not _WAKE:
-                self._to_spool(alert)
-            self._queue.task_done()
-
-    def _deliver_spooled(self) -> bool:
-        """Send the spool's oldest alert; False when the endpoint is still failing."""
-        assert self._spool is not None
-        alert = self._spool.peek()
-        if alert is None:
-            return True
-        try:
-            self.channel.send(alert)
-        except Exception as caught:
-            exc = caught if isinstance(caught, DeliveryError) else DeliveryError(
-                f"internal error: {caught!r}", permanent=True)
-            if exc.permanent:
-                self.stats.add("failed")
-                self._reject(alert, exc.reason)
-                self._spool.commit()
-                return True
-            self.stats.add("retried")
-            return False
-        self._spool.commit()
-        self.stats.add("sent")
-        self._mark_up()
-        return True
-
-    def _reject(self, alert: Alert, reason: str) -> None:
-        self.log.error("endpoint refused alert; kept in the dead-letter file", rule=alert.rule, error=reason)
-        try:
-            self._open_spool().reject(alert, reason)
-        except OSError as exc:
-            self.log.error("cannot write dead-letter file; alert lost", rule=alert.rule, error=str(exc))
-
-    def _mark_up(self) -> None:
-        if self._down:
-            self._down = False
-            self.log.info("endpoint is back; delivering spooled alerts")
-
-    # -- control ----------------------------------------------------------------------------
-
-    def drain(self, timeout: float) -> bool:
-        """Wait until queue and spool are empty and nothing is in flight (True), or timeout."""
-        deadline = time.monotonic() + timeout
-        while True:
-            if self._queue.unfinished_tasks == 0 and not self._spool_pending():
-                return True
-            if time.monotonic() >= deadline:
-                return False
-            time.sleep(0.01)
-
-    def begin_close(self) -> None:
-        """Deliver what is left, then stop (without waiting: see `close`)."""
-        self._closing.set()
-        self._wake()
-
-    def _wake(self) -> None:
-        try:
-            self._queue.put_nowait(_WAKE)
-        except queue.Full:
-            pass    # then the worker is busy and sees `_closing` after this alert
-
-    def close(self, deadline: float) -> None:
-        """Finish the queue and the spool by `deadline` (monotonic); then spool the rest.
-        Alerts put after close go straight to the spool (for the next start)."""
-        self._closing.set()
-        self._wake()
-        if self._thread.is_alive():
-            self._thread.join(max(0.0, deadline - time.monotonic()))
-        if self._thread.is_alive():
-            self._abort.set()
-        with self._lock:
-            self._spooling = self._closed = True
-            self._move_queue_to_spool()
-        if self._thread.is_alive():
-            self._thread.join(self.channel.max_send_seconds)
-            if self._thread.is_alive():
-                self.log.warning("channel still busy at close", timeout_s=self.channel.max_send_seconds)
-        if self._spool is not None and self._spool.pending():
-            self.log.warning("undelivered alerts left in the spool for the next start",
-                             pending=self._spool.pending(), spool=str(self._spool.path))
-
-    def snapshot(self) -> dict[str, int]:
-        out = self.stats.snapshot()
-        out["queued"] = self._queue.qsize()
-        out["spool_pending"] = self._spool.pending() if self._spool is not None else 0
-        return out
-
-
 class Outputs:
     """Every enabled channel, the rate limit and its summaries.  Thread-safe `emit`."""
 
     def __init__(self, channels: Iterable[Channel], *, capacity: int = 10000,
                  retry: RetryPolicy | None = None, spool_dir: Path | None = None,
                  rate: float = 0.0, max_burst: int = 1000, summary_interval: float = 60.0,
-                 suppressed: Channel | None = None, hostname: str = HOSTNAME) -> None:
+                 suppressed: Channel | None = None, hostname: str = HOSTNAME,
+                 fsync_interval: float = 0.1) -> None:
         retry = retry or RetryPolicy(3, 0.5, 30.0)
         folder = spool_dir or default_spool_dir()
-        self.workers = [ChannelWorker(ch, capacity, retry, folder) for ch in channels]
+        self.syncer = Syncer(fsync_interval)
+        self.workers = [ChannelWorker(ch, capacity, retry, folder, self.syncer) for ch in channels]
         # asked once per event by the run loop, so looked up here once
         self._stdout_channels = tuple(w.channel for w in self.workers if isinstance(w.channel, StdoutChannel))
         names = [w.name for w in self.workers]
@@ -360,9 +105,11 @@ class Outputs:
         self._suppressed_total = 0
         self._suppressed_by_rule: Counter[str] = Counter()
         self._unreported: Counter[str] = Counter()
-        self._suppressed_worker = (ChannelWorker(suppressed, capacity, retry, folder)
+        self._suppressed_worker = (ChannelWorker(suppressed, capacity, retry, folder, self.syncer)
                                    if suppressed is not None else None)
         self._closed = False
+        self._interrupts = 0
+        self._noticed = 0
         self._stop = threading.Event()
         self._ticker: threading.Thread | None = None
         for worker in self._all_workers():
@@ -421,6 +168,12 @@ class Outputs:
         deadline = time.monotonic() + timeout
         return all(w.drain(max(0.0, deadline - time.monotonic())) for w in self._all_workers())
 
+    def interrupt(self) -> None:
+        """The user asked to stop (again) while falcoish is stopping: the first call ends the
+        draining of `close` (what is left is spooled now), the second also its wait for sends
+        in flight.  Only sets a number, so a signal handler may call it at any moment."""
+        self._interrupts += 1
+
     def close(self, timeout: float = 5.0) -> dict[str, dict[str, int]]:
         """Flush: deliver what is queued (and spooled) within `timeout` seconds, spool the rest.
         Returns `stats()`.  A send in flight at the deadline may add up to its own timeout."""
@@ -434,8 +187,22 @@ class Outputs:
         for worker in self._all_workers():
             worker.begin_close()
         for worker in self._all_workers():
-            worker.close(deadline)
+            worker.close(deadline, self._interrupted)
+        self.syncer.close()
         return self.stats()
+
+    def _interrupted(self) -> int:
+        """`interrupt()` calls so far, said in the log as `close` first notices each (here,
+        in the closing thread: a signal handler must not write to stderr itself)."""
+        level = self._interrupts
+        if level > self._noticed:
+            self._noticed = level
+            if level == 1:
+                self.log.warning("stop requested while flushing: undelivered alerts are spooled "
+                                 "for the next start")
+            else:
+                self.log.warning("stop requested again: not waiting for sends in flight")
+        return level
 
     def stats(self) -> dict[str, dict[str, int]]:
         """Per channel: sent, retried, spooled, failed, queued, spool_pending."""
@@ -458,6 +225,10 @@ class Outputs:
         lines = []
         for name, counts in self.stats().items():
             lines.append(f"Output {name}: " + " ".join(f"{k}={v}" for k, v in counts.items()))
+        for worker in self._all_workers():
+            if worker.recovered:
+                lines.append(f"Output {worker.name}: {worker.recovered} alerts resumed from the journal "
+                             "of a run that did not finish (the first may have been delivered twice)")
         s = self.suppressed()
         if s["total"]:
             lines.append(f"Alerts suppressed by rate limit: {s['total']} ("
@@ -499,4 +270,5 @@ def build_outputs(config: Config, *, stream: TextIO | None = None,
                    retry=RetryPolicy(outputs.retry_attempts, outputs.retry_backoff, outputs.retry_max_backoff),
                    spool_dir=Path(outputs.spool_dir) if outputs.spool_dir else None,
                    rate=outputs.rate, max_burst=outputs.max_burst,
-                   summary_interval=outputs.summary_interval, suppressed=suppressed)
+                   summary_interval=outputs.summary_interval, suppressed=suppressed,
+                   fsync_interval=outputs.fsync_interval)

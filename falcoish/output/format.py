@@ -5,6 +5,13 @@ is bound to its extractor once, at load time, so an unknown field in an output i
 error (LOAD_ERR_COMPILE_OUTPUT) and formatting an alert is a join of prepared pieces.
 Falco's token rules: `%` + optional width + the longest known field name (`%proc.namex` is
 proc.name then "x"), `%field[arg]`; a `%` with no field after it is an error.
+
+Hostile text: field values (command lines, file names, process names) are chosen by whoever
+runs the process being watched.  Written raw, a newline in `proc.cmdline` forges a second alert
+line, and ESC / CR / bidi controls rewrite what an operator's terminal shows.  So every value
+is escaped here, where it is substituted, once for every channel (`escape_value`); the JSON
+`output_fields` keep the true values (the JSON encoder escapes them).  See docs/outputs.md,
+"Hostile text in alerts".
 """
 
 from __future__ import annotations
@@ -33,6 +40,52 @@ _TOKEN = re.compile(r"%(\d*)([a-zA-Z][a-zA-Z0-9_.]*)")
 _ARG = re.compile(r"\[([^\]]*)\]")
 NA = "<NA>"
 
+#: Never written raw into alert text: C0 controls (NUL, tab, newline, CR, ESC ...), DEL, C1
+#: controls, the Unicode line and paragraph separators, the bidi controls (they reorder what a
+#: terminal shows) and lone surrogates (no encoder can write them).
+_UNSAFE_CLASS = (r"\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069"
+                 r"\ud800-\udfff")
+_UNSAFE = re.compile(f"[{_UNSAFE_CLASS}]")
+# In a value a backslash is doubled only where it could be read as the start of an escape:
+# before another backslash, n, r, t, x, u, an escaped character, or at the end of the value.
+_VALUE_UNSAFE = re.compile(f"[{_UNSAFE_CLASS}]|\\\\(?=[\\\\nrtxu{_UNSAFE_CLASS}]|\\Z)")
+_JSON_RAW = re.compile(r"[\x7f-\x9f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
+_NAMED = {"\n": "\\n", "\r": "\\r", "\t": "\\t", "\\": "\\\\"}
+
+
+def _escape(match: re.Match[str]) -> str:
+    char = match.group()
+    named = _NAMED.get(char)
+    if named is not None:
+        return named
+    code = ord(char)
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
+
+
+def escape_value(text: str) -> str:
+    """A field value as alert text: unsafe characters as visible escapes (`\\n`, `\\r`, `\\t`,
+    `\\x1b`, `\\u202e`), a backslash doubled where it could otherwise be misread as one, so
+    the escaped text always decodes back to exactly one value."""
+    if text.isprintable() and "\\" not in text:      # the common case: nothing to do
+        return text
+    return _VALUE_UNSAFE.sub(_escape, text)
+
+
+def escape_controls(text: str) -> str:
+    """Text that must stay on one line and move no cursor, backslashes left alone: trusted
+    text (a rule's own output words, internal alerts) and lines already formatted (what
+    `falcoish tail` reads).  Applying it twice changes nothing."""
+    if text.isprintable():
+        return text
+    return _UNSAFE.sub(_escape, text)
+
+
+def json_text(text: str) -> str:
+    """JSON written by an encoder (which escapes C0 controls itself) with the unsafe characters
+    it leaves raw -- DEL, C1, bidi controls, line separators, all only possible inside strings
+    -- written as `\\uXXXX`: the same JSON value, nothing raw for a terminal."""
+    return _JSON_RAW.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
+
 
 @dataclass(frozen=True)
 class _FieldPiece:
@@ -42,10 +95,12 @@ class _FieldPiece:
     width: int
 
     def text(self, value: Any) -> str:
+        """The value as alert text; a width cuts the value itself, before escaping (so an
+        escape is never cut in half and an escaped value may run past the column)."""
         out = NA if value is None else self.render(value)
         if self.width:
-            out = out[: self.width].ljust(self.width)
-        return out
+            return escape_value(out[: self.width]).ljust(self.width)
+        return escape_value(out)
 
 
 def _bind(name: str, arg: str | None) -> Any:
@@ -65,9 +120,9 @@ class OutputFormat:
         while True:
             start = text.find("%", pos)
             if start < 0:
-                self.pieces.append(text[pos:])
+                self.pieces.append(escape_controls(text[pos:]))
                 break
-            self.pieces.append(text[pos:start])
+            self.pieces.append(escape_controls(text[pos:start]))
             pos = self._field(text, start)
 
     def _field(self, text: str, start: int) -> int:
@@ -131,6 +186,13 @@ class Alert:
     output_fields: dict[str, Any]
     hostname: str
 
+    def __post_init__(self) -> None:
+        # Field values arrive escaped (OutputFormat); this keeps the promise "one alert, one
+        # line, nothing raw for a terminal" for alerts built elsewhere (internal alerts whose
+        # text quotes a rules-file error, alerts read back from the spool).
+        if not self.output.isprintable():
+            object.__setattr__(self, "output", escape_controls(self.output))
+
     def text_line(self, iso8601: bool = False) -> str:
         """Falco's text alert: `<time>: <Priority> <output>`."""
         return f"{format_time(self.time_ns, iso8601)}: {self.priority} {self.output}"
@@ -148,7 +210,7 @@ class Alert:
         }
 
     def json_line(self) -> str:
-        return orjson.dumps(self.to_dict(), option=orjson.OPT_SORT_KEYS).decode()
+        return json_text(orjson.dumps(self.to_dict(), option=orjson.OPT_SORT_KEYS).decode())
 
 
 def format_time(ns: int, iso8601: bool) -> str:

@@ -16,6 +16,9 @@ an empty line and seven lines per detection; this module prints the same lines:
 For events read from Tracee JSON, Command and Hostname are the record's own `processName` and
 `hostName`; for other events they are `proc.name` and the alert's host name.  Absent output
 fields are left out of Data, as a signature's finding carries only what it found.
+
+Data, Command and Hostname come from the event, so an attacker chooses them: their text is
+escaped as every alert value is (format.escape_value), so each stays on its one line.
 """
 
 from __future__ import annotations
@@ -26,7 +29,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 from ..event import Event
-from .format import Alert
+from .format import Alert, escape_controls, escape_value
 
 __all__ = ["format_detection", "signature_id", "go_value"]
 
@@ -41,7 +44,7 @@ def signature_id(alert: Alert) -> str:
 
 
 def go_value(value: Any) -> str:
-    """A value as Go's `%v` prints it inside a finding's data map."""
+    """A value as Go's `%v` prints it inside a finding's data map (text escaped: one line)."""
     if value is None:
         return "<nil>"
     if isinstance(value, bool):
@@ -49,10 +52,11 @@ def go_value(value: Any) -> str:
     if isinstance(value, float):
         return str(int(value)) if value.is_integer() and abs(value) < 1e21 else repr(value)
     if isinstance(value, dict):
-        return "map[" + " ".join(f"{k}:{go_value(value[k])}" for k in sorted(value, key=str)) + "]"
+        return "map[" + " ".join(f"{escape_value(str(k))}:{go_value(value[k])}"
+                                 for k in sorted(value, key=str)) + "]"
     if isinstance(value, (list, tuple)):
         return "[" + " ".join(go_value(v) for v in value) + "]"
-    return str(value)
+    return escape_value(str(value))
 
 
 def _data(alert: Alert) -> str:
@@ -78,9 +82,9 @@ def format_detection(alert: Alert, event: Event, *, now_ns: int | None = None) -
         "",
         "*** Detection ***",
         f"Time: {_time(now_ns)}",
-        f"Signature ID: {signature_id(alert)}",
-        f"Signature: {alert.rule}",
+        f"Signature ID: {escape_controls(signature_id(alert))}",
+        f"Signature: {escape_controls(alert.rule)}",
         f"Data: {_data(alert)}",
-        f"Command: {command}",
-        f"Hostname: {hostname}",
+        f"Command: {escape_value(command)}",
+        f"Hostname: {escape_value(hostname)}",
     ))

@@ -12,7 +12,8 @@ definition.  The table of written sections is bounded: the least recently used n
 redefined when it is full, which the reader handles by replacing its entry.  A name
 ending in `.gz` is written gzip-compressed; `-` writes to stdout.  Values that JSON has no
 type for are written the way the format expects them: byte buffers as strings whose code
-points 0-255 are the bytes, IP addresses as text, sets and tuples as arrays.
+points 0-255 are the bytes, IP addresses as text, sets and tuples as arrays.  A recording file
+is created 0600 whatever the umask: events carry command lines, environments and paths.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from __future__ import annotations
 import gzip
 import hashlib
 import ipaddress
+import os
 import sys
 from types import TracebackType
 from collections import OrderedDict
@@ -45,6 +47,11 @@ def _json_default(value: Any) -> Any:
     raise TypeError(f"cannot record a value of type {type(value).__name__}")
 
 
+def _owner_only(path: str, flags: int) -> int:
+    """`open()` opener: a file created here is readable by its owner only (umask aside)."""
+    return os.open(path, flags, 0o600)
+
+
 class EventWriter:
     """Writes events as JSON lines; use as a context manager (or call `close`).
 
@@ -67,7 +74,7 @@ class EventWriter:
         self.definitions = 0
         self._file: BinaryIO | None = None  # what this writer opened (never stdout)
         self._gzip: gzip.GzipFile | None = None
-        raw: BinaryIO = sys.stdout.buffer if path == "-" else open(path, "wb")
+        raw: BinaryIO = sys.stdout.buffer if path == "-" else open(path, "wb", opener=_owner_only)
         if path != "-":
             self._file = raw
         self._out: Union[BinaryIO, gzip.GzipFile] = raw

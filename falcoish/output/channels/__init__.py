@@ -18,7 +18,15 @@ from typing import Any
 import orjson
 
 from ...config import Config
-from ..format import Alert, iso_time
+from ..format import Alert, iso_time, json_text
+
+
+#: Channels whose alerts are written to a journal before they are queued (output/journal.py),
+#: so that `kill -9` cannot lose them: their receiver lives outside this process and can be
+#: slow, blocked or away (a webhook, a program that stops reading, a stalled system logger),
+#: so their queue can hold many alerts for a long time.  stdout and file are local writes that
+#: keep up (their queue is normally empty) and skip the cost of a second write per alert.
+JOURNALED = frozenset({"http", "program", "syslog"})
 
 
 class DeliveryError(Exception):
@@ -34,12 +42,18 @@ class DeliveryError(Exception):
 class Channel:
     """Base class.  `name` keys the counters and the spool file; `spool_on_failure` says
     whether alerts that still fail after the retries go to the spool (endpoints that come and
-    go: http, program) or are counted `failed` (local sinks: stdout, file, syslog)."""
+    go: http, program) or are counted `failed` (local sinks: stdout, file, syslog).
+    `journaled`: see `JOURNALED`."""
 
     name = "channel"
     spool_on_failure = False
     #: longest a single `send` may take (seconds): how long `close()` waits for one in flight.
     max_send_seconds = 1.0
+
+    @property
+    def journaled(self) -> bool:
+        """Whether an alert is written to this channel's journal before it is queued."""
+        return self.name in JOURNALED
 
     def send(self, alert: Alert) -> None:
         raise NotImplementedError
@@ -81,7 +95,10 @@ class Renderer:
         return out
 
     def json(self, alert: Alert) -> str:
-        return orjson.dumps(self.json_dict(alert), option=orjson.OPT_SORT_KEYS, default=str).decode()
+        # DEL, C1, bidi and line separators are legal raw in JSON strings: written as \uXXXX
+        # so a JSON alert read on a terminal is as inert as a text one (same JSON value)
+        return json_text(orjson.dumps(self.json_dict(alert), option=orjson.OPT_SORT_KEYS,
+                                      default=str).decode())
 
     def line(self, alert: Alert) -> str:
         """What line-oriented channels write (without the newline)."""

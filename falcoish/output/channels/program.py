@@ -4,7 +4,8 @@ Step 9 of the pipeline (delivered).  Falco runs the configured command through t
 falcoish splits it into arguments once, at start-up (`shlex.split`), and starts it without a
 shell: the command comes only from the configuration, and alert text -- which an attacker can
 shape (file names, command lines) -- only ever travels on the program's stdin, so it can never
-become part of a command.
+become part of a command.  Each alert is one line there: the values in it are escaped
+(format.escape_value), so none can end the line early and hand the program a forged alert.
 
 Without `keep_alive` one process per alert: the line is written, stdin closed, and exit
 status 0 means delivered (anything else is a failed delivery, retried and then spooled).  With

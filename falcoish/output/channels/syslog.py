@@ -3,7 +3,9 @@
 Step 9 of the pipeline (delivered).  As in Falco: `syslog(level, line)` with the level taken
 from the alert priority (Emergency = LOG_EMERG ... Debug = LOG_DEBUG), facility LOG_USER,
 no trailing newline.  The stdlib call cannot report a lost message, so this channel never
-fails; `send` is injectable so tests need no syslog daemon.
+fails; `send` is injectable so tests need no syslog daemon.  The line is the Renderer's, whose
+field values are already escaped (format.escape_value): one message per alert, with no newline
+to split it in the log and no NUL for syslog(3) to cut it at.
 """
 
 from __future__ import annotations
