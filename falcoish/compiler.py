@@ -20,6 +20,7 @@ from typing import Any, Callable, Protocol
 
 from . import fields as field_registry
 from .errors import RuleError
+from .fields.render import renderer
 from .fieldtypes import STRING, FType, Kind
 from .nodes import (And, Compare, FieldOperand, FieldRef, IdentOperand, ListOperand, MacroRef,
                     MacroUse, Node, Not, Or, StrConst, Transformer)
@@ -232,6 +233,10 @@ class Compiler:
 
     # -- operands --------------------------------------------------------------------------
 
+    def operand(self, node: Any) -> Operand:
+        """A field or transformer on its own, as an output's `%tolower(proc.name)` uses it."""
+        return self._operand(node)
+
     def _operand(self, node: Any) -> Operand:
         if isinstance(node, FieldRef):
             try:
@@ -249,23 +254,15 @@ class Compiler:
         spec = TRANSFORMERS.get(node.name)
         if spec is None:
             raise RuleError(f"unknown transformer '{node.name}'", node.pos)
-        args: list[Operand | list[Operand]] = []
-        for arg in node.args:
-            if isinstance(arg, ListOperand):
-                args.append([self._operand(i) for i in arg.items])
-            else:
-                operand = self._operand(arg)
-                if operand.no_transformer:
-                    raise RuleError(f"field '{operand.key}' does not support transformers", arg.pos)
-                args.append(operand)
-        types = [(a.ftype, a.multi) if isinstance(a, Operand) else [(i.ftype, i.multi) for i in a]
-                 for a in args]
+        args = [self._list_operand(arg) if isinstance(arg, ListOperand) else self._transformer_arg(arg)
+                for arg in node.args]
+        types = [(a.ftype, a.multi) for a in args]
         try:
             ftype, multi = spec.output_type(types, node.arg)
             apply = spec.bind(types, node.arg)
         except RuleError as err:
             raise RuleError(err.reason, node.pos) from None
-        getters = [a.get if isinstance(a, Operand) else _tuple_getter([i.get for i in a]) for a in args]
+        getters = [a.get for a in args]
         if len(getters) == 1:
             only = getters[0]
 
@@ -277,6 +274,44 @@ class Compiler:
                 values = [g(e) for g in getters]
                 return None if any(v is None for v in values) else apply(*values)
         return Operand(get, ftype, multi, node.render())
+
+    def _transformer_arg(self, node: Any) -> Operand:
+        operand = self._operand(node)
+        if operand.no_transformer:
+            raise RuleError(f"field '{operand.key}' does not support transformers", node.pos)
+        return operand
+
+    def _list_operand(self, node: ListOperand) -> Operand:
+        """A literal list argument, `("-t", proc.name, 3)` or `()`.  libsinsp makes it one
+        list-valued *string* field: its values are the elements' values in order, a number as
+        its text, a list-valued element (`proc.args` split, `getopt(...)`) contributing every
+        value; absent as soon as one element is.  So `join`, `getopt` and `len` see a list of
+        strings however it was written, and need no case of their own for literals."""
+        parts: list[tuple[Getter, Callable[[Any], str]]] = []
+        for item in node.items:
+            operand = self._transformer_arg(item)
+            parts.append((operand.get, _list_text(operand.ftype)))
+
+        def get(e: Any) -> Any:
+            out: list[str] = []
+            for part, text in parts:
+                value = part(e)
+                if value is None:
+                    return None
+                if type(value) is tuple:
+                    out.extend(map(text, value))
+                else:
+                    out.append(text(value))
+            return tuple(out)
+        return Operand(get, STRING, "list", node.render())
+
+
+def _list_text(ftype: FType) -> Callable[[Any], str]:
+    """How one element value becomes a string of a literal list: strings as they are, other
+    types as an output would show them (libsinsp renders numbers with their print format)."""
+    if ftype.kind is Kind.STRING:
+        return lambda v: v if isinstance(v, str) else str(v)
+    return renderer(ftype, None)
 
 
 def _quiet(message: str, pos: int) -> None:
@@ -367,13 +402,6 @@ def _any_value(get: Getter, tests: list[Predicate]) -> Predicate:
                 return True
         return False
     return any_value
-
-
-def _tuple_getter(getters: list[Getter]) -> Getter:
-    def get(e: Any) -> Any:
-        values = tuple(g(e) for g in getters)
-        return None if any(v is None for v in values) else values
-    return get
 
 
 # _all and _any mirror each other on purpose: the two- and three-operand cases are written

@@ -19,8 +19,9 @@ from typing import Any, Iterator, Mapping
 
 import yaml
 
-from .config_values import (Check, Key, _Bad, _address, _bool, _choice, _command, _float, _int,
-                            _port, _priority, _str, _str_list, _str_map, _template, _url)
+from .config_values import (Check, Key, _Bad, _address, _append_output, _bool, _choice, _command,
+                            _float, _int, _port, _priority, _str, _str_list, _str_map, _template,
+                            _url)
 from .errors import FalcoishError
 from .file_safety import insecure
 
@@ -51,6 +52,10 @@ SCHEMA: dict[str, Key] = {
     "watch_config_files": Key("bool", True, _bool,
                               "reload the rules when a rules file, rules folder or the config file "
                               "changes (SIGHUP always reloads)"),
+    "append_output": Key("list of entries", ({"match": {"source": "", "rule": "", "tags": []},
+                                               "extra_output": "", "suggested_output": True},),
+                         _append_output, "Falco's append_output: extra output / suggested fields "
+                         "added to the outputs of matching rules"),
     "json_output": Key("bool", False, _bool, "alerts as Falco JSON objects instead of text lines"),
     "json_include_output_property": Key("bool", True, _bool, "JSON alerts carry `output`"),
     "json_include_tags_property": Key("bool", True, _bool, "JSON alerts carry `tags`"),

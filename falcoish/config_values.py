@@ -167,3 +167,16 @@ def _port(value: Any) -> int:
     if port > 65535:
         raise _Bad(f"must be a TCP port (1-65535) or 0, got {port}")
     return int(port)
+
+
+def _append_output(value: Any) -> tuple[dict[str, Any], ...]:
+    """Falco's `append_output` list, checked, with each entry written out in full (plain
+    dicts and lists, so the settings still dump as YAML)."""
+    from .output.append import AppendOutputError, parse_append_output
+    try:
+        entries = parse_append_output(value)
+    except AppendOutputError as exc:
+        raise _Bad(str(exc)) from None
+    return tuple({"match": {"source": e.source, "rule": e.rule, "tags": sorted(e.tags)},
+                  "extra_output": e.extra_output, "suggested_output": e.suggested_output}
+                 for e in entries)

@@ -55,6 +55,12 @@ def _mounts(value: Any) -> Bad | None:
     return list_bad(value, MOUNT)
 
 
+def _fd_table(value: Any) -> Bad | None:
+    if type(value) is not list:
+        return "", f"must be an array of objects, got {typename(value)}"
+    return list_bad(value, FD_ENTRY)
+
+
 def _ints(*keys: str) -> dict[str, type]:
     return dict.fromkeys(keys, int)
 
@@ -70,23 +76,27 @@ def _bools(*keys: str) -> dict[str, type]:
 THREAD: Table = {
     **_ints("pid", "tid", "ppid", "vpid", "vtid", "vpgid", "sid", "pgid", "tty", "loginuid",
             "uid", "gid", "cap_permitted", "cap_effective", "cap_inheritable", "start_ts",
-            "pidns_init_start_ts", "exe_ino", "exe_ino_ctime", "exe_ino_mtime"),
+            "pidns_init_start_ts", "exe_ino", "exe_ino_ctime", "exe_ino_mtime", "fdlimit",
+            "nthreads", "nchilds", "cpu", "vm_size", "vm_rss", "vm_swap", "pgft_maj", "pgft_min"),
     **_strs("comm", "exe", "exepath", "cwd"),
     **_bools("exe_writable", "exe_upper_layer", "exe_lower_layer", "exe_from_memfd"),
-    "args": _strings, "env": _strings,
+    "args": _strings, "env": _strings, "cgroups": _strings, "fds": _fd_table,
 }
 FD: Table = {
     **_ints("num", "flags", "cport", "sport", "dev", "ino"),
     **_strs("type", "name", "nameraw", "l4proto", "cip", "sip"),
-    **_bools("is_server", "connected", "name_changed"),
+    **_bools("is_server", "connected", "name_changed", "created", "upper_layer", "lower_layer"),
 }
+#: one entry of a thread's `fds` (its open descriptors)
+FD_ENTRY: Table = {**_ints("num"), **_strs("type", "name")}
 USER: Table = {**_ints("uid"), **_strs("name", "homedir", "shell", "loginname")}
 GROUP: Table = {**_ints("gid"), **_strs("name")}
 MOUNT: Table = _strs("source", "dest")
 CONTAINER: Table = {
     **_strs("id", "full_id", "name", "type", "image", "image_repository", "image_tag", "image_id",
             "image_digest", "k8s_ns_name", "k8s_pod_name", "k8s_pod_uid"),
-    "privileged": bool, "mounts": _mounts, "labels": _string_map,
+    "privileged": bool, "host_pid": bool, "host_network": bool, "host_ipc": bool,
+    "mounts": _mounts, "labels": _string_map,
 }
 #: what a shared object section is checked against: it may stand for any of these kinds
 UNION: Table = {**THREAD, **USER, **GROUP, **CONTAINER}

@@ -21,7 +21,8 @@ from .evttypes import event_types
 from .fields import bind
 from .file_safety import insecure
 from .nodes import FieldRef
-from .output.format import OutputFormat, compile_output
+from .output.append import CONTAINER_INFO_WARNING, DEFAULT_APPEND, AppendOutput, rule_output
+from .output.format import OutputFormat
 from .parser import parse_condition
 from .resolve import MacroError, Resolver
 from .rule_exceptions import ExceptionError, with_exceptions
@@ -80,7 +81,8 @@ def expand_paths(paths: Iterable[str]) -> list[str]:
 
 
 def load_rules(paths: Sequence[str], suggested_output: bool = True,
-               allow_insecure: bool = False) -> LoadResult:
+               allow_insecure: bool = False,
+               append_output: Sequence[AppendOutput] | None = None) -> LoadResult:
     """Load rules files in order, Falco-style, and compile every rule.
 
     As root, a rules file or folder that another user can change is an error and is not
@@ -93,7 +95,10 @@ def load_rules(paths: Sequence[str], suggested_output: bool = True,
         collector.add_file(read_rules_file(path, problems))
     book = collector.book
     check_plugin_requirements(book, problems)
-    return _compile_book(book, problems, files, suggested_output)
+    append = DEFAULT_APPEND if append_output is None else tuple(append_output)
+    if not suggested_output:
+        append = tuple(AppendOutput(a.extra_output, False, a.source, a.rule, a.tags) for a in append)
+    return _compile_book(book, problems, files, append)
 
 
 def _safe_files(paths: Sequence[str], problems: Problems) -> list[str]:
@@ -114,7 +119,8 @@ def _safe_files(paths: Sequence[str], problems: Problems) -> list[str]:
     return files
 
 
-def _compile_book(book: RuleBook, problems: Problems, files: list[str], suggested: bool) -> LoadResult:
+def _compile_book(book: RuleBook, problems: Problems, files: list[str],
+                  suggested: Sequence[AppendOutput]) -> LoadResult:
     resolver = Resolver(book, parse_condition)
     for name, macro in book.macros.items():
         try:
@@ -154,7 +160,7 @@ def _named(loc: Location, kind: str, name: str) -> Location:
 
 
 def _compile_rule(decl: RuleDecl, book: RuleBook, resolver: Resolver, problems: Problems,
-                  suggested: bool) -> tuple[CompiledRule, OutputFormat] | None:
+                  suggested: Sequence[AppendOutput]) -> tuple[CompiledRule, OutputFormat] | None:
     here = _named(decl.location, "rule", decl.name)
     try:
         cond = with_exceptions(decl.condition, decl.exceptions)
@@ -184,7 +190,10 @@ def _compile_rule(decl: RuleDecl, book: RuleBook, resolver: Resolver, problems: 
             problems.error(code, err.reason, _named(where, "rule", decl.name))
         return None
     try:
-        output = compile_output(decl.output, suggested)
+        text, container_info = rule_output(decl.output, decl.name, decl.source, decl.tags, suggested)
+        output = OutputFormat(text)
+        if container_info:
+            problems.warning("LOAD_DEPRECATED_ITEM", CONTAINER_INFO_WARNING, here)
     except RuleError as err:
         if not _skippable(decl, err, problems, here):
             problems.error("LOAD_ERR_COMPILE_OUTPUT", err.reason, _named(decl.output_location, "rule", decl.name))

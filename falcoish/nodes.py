@@ -43,7 +43,9 @@ class Transformer:
     pos: int = field(default=0, compare=False)
 
     def render(self) -> str:
-        inner = ",".join(a.render() for a in self.args)
+        # libsinsp writes a list argument without blanks too: `join(",",(a,b))`
+        inner = ",".join("(" + ",".join(i.render() for i in a.items) + ")"
+                         if isinstance(a, ListOperand) else a.render() for a in self.args)
         tail = "" if self.arg is None else f"[{_quote_arg(self.arg)}]"
         return f"{self.name}({inner}){tail}"
 

@@ -64,6 +64,7 @@ CONTAINER = {
     "id": CID, "full_id": CID + "0" * 52, "name": "nginx-1", "type": "docker", "image": "nginx:1.27",
     "image_repository": "docker.io/library/nginx", "image_tag": "1.27", "image_id": "6f7e2741b66b",
     "image_digest": "sha256:abc", "privileged": True, "k8s_ns_name": "kube-system",
+    "host_pid": False, "host_network": True, "host_ipc": False,
     "mounts": [{"source": "/var/run/docker.sock", "dest": "/var/run/docker.sock", "mode": "",
                 "rdwr": True, "propagation": "rprivate"},
                {"source": "/proc", "dest": "/host/proc", "mode": "ro", "rdwr": False,
@@ -236,6 +237,8 @@ CASES: list[tuple[str, str, Any]] = [
     ("container.image.tag", "open", "1.27"), ("container.image.id", "open", "6f7e2741b66b"),
     ("container.image.digest", "open", "sha256:abc"), ("container.privileged", "open", True),
     ("container.privileged", "bare", False),
+    ("container.host_pid", "open", False), ("container.host_network", "open", True),
+    ("container.host_ipc", "open", False), ("container.host_network", "bare", False),
     ("container.mounts", "open", "/var/run/docker.sock:/var/run/docker.sock::true:rprivate,"
                                  "/proc:/host/proc:ro:false:rprivate"),
     ("container.mount[1]", "open", "/proc:/host/proc:ro:false:rprivate"),
@@ -254,6 +257,8 @@ CASES: list[tuple[str, str, Any]] = [
 # Where each field is absent when not the minimal unknown event.
 ABSENT = {
     "container.id": None, "container.name": None, "container.privileged": "nometa",
+    "container.host_pid": "nometa", "container.host_network": "nometa",
+    "container.host_ipc": "nometa",
     "container.full_id": "nometa", "evt.args": "bare", "evt.arg.flags": "chmod",
     "evt.arg[3]": "chmod", "evt.arg.path": "open", "evt.rawarg.flags": "chmod",
     "evt.type.is.openat": None, "evt.type.is.open": None, "container.mount[/nope]": "nometa",
@@ -264,6 +269,80 @@ ALWAYS = {"evt.num", "evt.type", "evt.type.is", "evt.dir", "evt.time", "evt.rawt
           "evt.latency", "evt.hostname", "evt.source", "evt.is_async", "evt.is_io", "evt.is_io_read",
           "evt.is_io_write", "evt.is_open_read", "evt.is_open_write", "evt.is_open_exec", "thread.tid",
           "container.id", "container.name"}
+
+
+# -- the rest of libsinsp's field tables (issue 13): counters, fd table, memory --------------------
+FD_TABLE = [{"num": 0, "type": "file", "name": "/dev/pts/0"}, {"num": 1, "type": "pipe", "name": ""},
+            {"num": 2, "type": "file", "name": "/dev/pts/0"},
+            {"num": 5, "type": "ipv4", "name": "10.0.0.5:43210->93.184.216.34:443"}]
+COUNTERS = dict(cpu=1, cgroups=["cpu=/user.slice", "memory=/user.slice/app"], fds=FD_TABLE, fdlimit=1024, nthreads=3, nchilds=2, vm_size=10240, vm_rss=2048,
+                vm_swap=16, pgft_maj=7, pgft_min=1200)
+WORKER = process("java", ["-jar", "app.jar"], tid=4250, pgid=900, **COUNTERS)
+_created = open_file("/tmp/new", O_WRONLY | O_CREAT, thread=process("touch", **COUNTERS))
+_created["fd"].update(created=True, upper_layer=True, lower_layer=False)
+EV.update({
+    "created": event(_created),
+    "tmpfile": event(record("openat", res=4, args={"fd": 4, "dirfd": -100, "name": "/tmp",
+                                                  "flags": 0o20200002, "mode": 0o600},
+                            fd={"num": 4, "type": "file", "name": "/tmp/#123"})),
+    "worker": event(record("getpid", thread=WORKER, res=4242)),
+    "read": event(record("read", res=5, args={"fd": 0, "data": "hello", "size": 5},
+                         fd={"num": 0, "type": "file", "name": "/etc/hosts"})),
+    "write": event(record("write", res=3, args={"fd": 1, "data": "abc", "size": 3},
+                          fd={"num": 1, "type": "file", "name": "/tmp/out"})),
+    "syslog": event(record("sendto", res=10, args={"fd": 3, "data": "<13>hello", "size": 10},
+                           fd={"num": 3, "type": "unix", "name": "/dev/log"})),
+    "poll": event(record("poll", res=1)),
+    "mmapfail": event(record("mmap", res=-12, args={})),
+})
+CASES += [
+    ("evt.count", "open", 1), ("evt.count.error", "failopen", 1), ("evt.count.error", "open", 0),
+    ("evt.count.error.file", "failopen", 1), ("evt.count.error.file", "open", 0),
+    ("evt.count.error.net", "connect", 0), ("evt.count.error.memory", "mmapfail", 1),
+    ("evt.count.error.other", "nometa", 0), ("evt.count.exit", "open", 1),
+    ("evt.count.procinfo", "open", 0), ("evt.count.threadinfo", "open", 0),
+    ("evt.buflen.in", "read", 5), ("evt.buflen.out", "send", 8), ("evt.buflen.file", "read", 5),
+    ("evt.buflen.file.in", "read", 5), ("evt.buflen.file.out", "write", 3),
+    ("evt.buflen.net", "send", 8), ("evt.buflen.net.out", "send", 8),
+    ("evt.buflen.net.in", "recv", 6),
+    ("evt.deltatime", "open", 0), ("evt.deltatime.s", "open", 0), ("evt.deltatime.ns", "open", 0),
+    ("evt.latency.s", "open", 0), ("evt.latency.ns", "open", 0), ("evt.latency.quantized", "open", 0),
+    ("evt.latency.human", "open", "0ns"), ("evt.wait_latency", "open", 0),
+    ("evt.is_wait", "poll", True), ("evt.is_wait", "open", False),
+    ("evt.is_syslog", "syslog", True), ("evt.is_syslog", "send", False),
+    ("evt.is_open_create", "created", True), ("evt.is_open_create", "tmpfile", True),
+    ("evt.is_open_create", "failopen", False), ("evt.is_open_create", "open", False),
+    ("evt.info", "setuid", "res=0 uid=33(www-data)"),
+    ("evt.outputtime", "open", time.strftime("%H:%M:%S.000000000", time.localtime(BASE_TS // 10**9))),
+    ("fd.cproto", "connect", "43210"), ("fd.sproto", "connect", "443"), ("fd.lproto", "accept", "22"),
+    ("fd.rproto", "accept", "50000"), ("fd.is_upper_layer", "created", True),
+    ("fd.is_lower_layer", "created", False), ("fd.is_upper_layer", "open", False),
+    ("fd.types", "worker", ("file", "pipe", "ipv4")), ("fd.types[1]", "worker", ("pipe",)),
+    ("proc.stdin.type", "worker", "file"), ("proc.stdin.name", "worker", "/dev/pts/0"),
+    ("proc.stdout.type", "worker", "pipe"), ("proc.stdout.name", "worker", ""),
+    ("proc.stderr.type", "worker", "file"), ("proc.stderr.name", "worker", "/dev/pts/0"),
+    ("proc.fdopencount", "worker", 4), ("proc.fdlimit", "worker", 1024),
+    ("proc.fdusage", "worker", 4 * 100 / 1024),
+    ("proc.pgid.name", "worker", "bash"), ("proc.pgid.exe", "worker", "bash"),
+    ("proc.pgid.exepath", "worker", "/usr/bin/bash"), ("proc.pgid.name", "open", "cat"),
+    ("proc.is_pgid_leader", "worker", False), ("proc.is_pgid_leader", "open", True),
+    ("proc.aargs[0]", "worker", "-jar app.jar"), ("proc.aargs[3]", "exec", ""),
+    ("proc.aargs", "chain", ("", "", "")),
+    ("proc.nthreads", "worker", 3), ("proc.nchilds", "worker", 2),
+    ("proc.vmsize", "worker", 10240), ("proc.vmrss", "worker", 2048), ("proc.vmswap", "worker", 16),
+    ("thread.vmsize", "created", 10240), ("thread.vmrss", "created", 2048),
+    ("thread.vmsize.b", "created", 10240 * 1024), ("thread.vmrss.b", "created", 2048 * 1024),
+    ("thread.vmsize", "worker", 0), ("thread.vmrss.b", "worker", 0),
+    ("thread.pfmajor", "worker", 7), ("thread.pfminor", "worker", 1200),
+    ("thread.nametid", "open", "cat4242"), ("evt.cpu", "worker", 1),
+    ("thread.cgroups", "worker", "cpu=/user.slice memory=/user.slice/app"),
+    ("thread.cgroup.memory", "worker", "/user.slice/app"), ("thread.cgroup.cpu", "created", "/user.slice"),
+]
+EV["recv"] = event(record("recvfrom", res=6, args={"fd": 5, "data": "HTTP/1", "size": 64}, fd=TCP))
+ALWAYS |= {"evt.count", "evt.count.procinfo", "evt.count.threadinfo", "evt.deltatime",
+           "evt.deltatime.s", "evt.deltatime.ns", "evt.latency.s", "evt.latency.ns",
+           "evt.latency.quantized", "evt.latency.human", "evt.wait_latency", "evt.is_wait",
+           "evt.is_syslog", "evt.is_open_create", "evt.outputtime"}
 
 
 @pytest.mark.parametrize("field,evname,expected", CASES, ids=[f"{c[0]}@{c[1]}" for c in CASES])
@@ -317,7 +396,7 @@ def test_unavailable_fields_are_always_absent(spec: Any) -> None:
 
 def test_unavailable_set() -> None:
     unavailable = {s.name for s in catalogue() if not s.available}
-    assert {"fd.cip.name", "fd.sip.name", "fd.lip.name", "fd.rip.name", "evt.cpu"} <= unavailable
+    assert {"fd.cip.name", "fd.sip.name", "fd.lip.name", "fd.rip.name", "thread.cpu"} <= unavailable
     assert not {"container.image.repository", "k8s.ns.name", "container.mount.dest"} & unavailable
 
 
@@ -574,13 +653,13 @@ def test_capability_names() -> None:
 
 def test_value_types_match_field_types() -> None:
     py = {Kind.STRING: str, Kind.BYTES: bytes, Kind.BOOL: bool, Kind.INT: int, Kind.PORT: int,
-          Kind.ABSTIME: int, Kind.RELTIME: int,
+          Kind.ABSTIME: int, Kind.RELTIME: int, Kind.DOUBLE: float,
           Kind.IP: (ipaddress.IPv4Address, ipaddress.IPv6Address),
           Kind.IPNET: (ipaddress.IPv4Address, ipaddress.IPv6Address)}
     for field, evname, _ in CASES:
         b = bind(ref(field))
         v = b.extract(EV[evname])
-        values = v if b.multi in ("any", "ends") else (v,)
+        values = v if b.multi in ("any", "ends", "list") else (v,)
         for item in values:
             assert isinstance(item, py[b.ftype.kind]), (field, item)
             if b.ftype.kind is Kind.INT:
@@ -592,3 +671,56 @@ def test_mypy_strict_clean() -> None:
     result = subprocess.run([sys.executable, "-m", "mypy", "--strict", "falcoish/fields",
                              "falcoish/event_table.py"], cwd=ROOT, capture_output=True, text=True)
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+# -- the new fields as a user writes them: a rule file and `falcoish run` ---------------------------
+NEW_FIELD_RULES = """\
+- rule: Shell with a network stdout
+  desc: fd table, counters and time since the previous event
+  condition: >
+    evt.type = read and fd.types intersects (ipv4, ipv6) and proc.stdout.type = ipv4
+    and evt.count.error = 0 and evt.buflen.file.in > 0 and proc.is_pgid_leader = false
+  output: >
+    stdout=%proc.stdout.name types=%fd.types fds=%proc.fdopencount usage=%proc.fdusage
+    delta=%evt.deltatime grp=%proc.pgid.name rss=%thread.vmrss.b cpu=%thread.cpu
+  priority: WARNING
+"""
+
+
+def test_new_fields_from_a_rule_through_the_cli(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    import json
+
+    from falcoish.cli.main import main
+    rules = tmp_path / "rules.yaml"
+    rules.write_text(NEW_FIELD_RULES)
+    table = [{"num": 0, "type": "file", "name": "/dev/null"},
+             {"num": 1, "type": "ipv4", "name": "10.0.0.5:4444->10.0.0.9:9001"}]
+    shell = process("sh", ["-i"], pgid=900, fds=table, fdlimit=200, vm_rss=100)
+    read = dict(record("read", res=5, args={"fd": 0, "data": "hello", "size": 5}, thread=shell,
+                       fd={"num": 0, "type": "file", "name": "/dev/null"}))
+    records = [dict(read, num=1), dict(read, num=2, ts=BASE_TS + 1500),
+               dict(read, num=3, ts=BASE_TS + 4000, res=-9),                # an error: no alert
+               dict(read, num=4, ts=BASE_TS + 7000,
+                    thread=dict(shell, fds=table[:1]))]                      # stdout not a socket
+    events = tmp_path / "events.jsonl"
+    events.write_text("".join(json.dumps(r) + "\n" for r in records))
+    assert main(["run", "--no-defaults", "--json", "-r", str(rules), "-e", str(events)]) == 0
+    alerts = [json.loads(line) for line in capsys.readouterr().out.splitlines() if line.startswith("{")]
+    assert [a["output_fields"]["evt.deltatime"] for a in alerts] == [0, 1500]
+    fields = alerts[1]["output_fields"]
+    assert fields["proc.stdout.name"] == "10.0.0.5:4444->10.0.0.9:9001"
+    assert fields["proc.fdopencount"] == 2 and fields["proc.fdusage"] == 1.0
+    assert fields["proc.pgid.name"] == "bash" and fields["thread.vmrss.b"] == 102400
+    assert fields["thread.cpu"] is None
+    assert "types=(file,ipv4) fds=2 usage=1.0 delta=1500 grp=bash rss=102400 cpu=<NA>" in alerts[1]["output"]
+
+
+def test_fields_listing_marks_what_cannot_be_known(capsys: pytest.CaptureFixture[str]) -> None:
+    from falcoish.cli.main import main
+    assert main(["fields"]) == 0
+    lines = {line.split()[0]: line for line in capsys.readouterr().out.splitlines() if line.strip()}
+    for name in ("thread.cpu", "thread.exectime", "fdlist.names", "evt.reltime", "evt.pluginname"):
+        assert "always <NA>" in lines[name], name
+    for name in ("evt.count.error", "fd.types[N]", "proc.stdin.name", "proc.vmrss", "thread.nametid",
+                 "evt.is_open_create", "fd.cproto", "proc.aargs[N]"):
+        assert name in lines and "always <NA>" not in lines[name], name

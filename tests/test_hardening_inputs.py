@@ -181,7 +181,8 @@ def _kinds(schema: dict[str, Any], name: str) -> dict[str, str]:
 
 def _table_kinds(table: Table) -> dict[str, str]:
     names = {int: "integer", str: "string", bool: "boolean"}
-    special = {"args": "array of strings", "env": "array of strings", "mounts": "array of objects",
+    special = {"args": "array of strings", "env": "array of strings", "mounts": "array of objects", "fds": "array of objects",
+               "cgroups": "array of strings",
                "labels": "object"}
     return {key: names[want] if isinstance(want, type) else special[key] for key, want in table.items()}
 

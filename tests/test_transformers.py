@@ -181,3 +181,111 @@ def test_output_types_are_well_formed(ftype: FType, multi: str | None) -> None:
         except RuleError:
             continue
         assert isinstance(result[0], FType) and result[1] in (None, "list", "any")
+
+
+# -- literal lists as transformer arguments, through `falcoish run` ---------------------------
+
+LIST_RULES = """\
+- rule: Join literal
+  desc: join over a literal list mixing constants, numbers, fields and a list-valued field
+  condition: >
+    evt.type = openat and
+    join(",", ("a", proc.name, 7, getopt(("-n", "-q"), "nq"), proc.args))
+    = "a,cat,7,n,q,-n /etc/shadow"
+  output: joined
+  priority: WARNING
+- rule: Getopt literal
+  desc: getopt over a literal argv
+  condition: evt.type = openat and getopt(("-t", fd.name, "-v"), "t:v")[t] = "/etc/passwd"
+  output: getopt
+  priority: WARNING
+- rule: Empty list
+  desc: an empty literal list is a list of no values
+  condition: >
+    evt.type = openat and fd.name = /etc/hosts and len(()) = 0 and join("-", ()) = ""
+    and getopt((), "t:") exists and not getopt((), "t:")[t] exists
+  output: empty
+  priority: WARNING
+- rule: Absent element
+  desc: one absent element makes the whole list absent
+  condition: evt.type = openat and fd.name = /etc/group and not join(",", ("x", proc.pname)) exists
+  output: absent
+  priority: WARNING
+"""
+
+
+def test_literal_list_arguments_compile_and_evaluate_like_libsinsp(
+        tmp_path: Any, capsys: pytest.CaptureFixture[str]) -> None:
+    import json
+
+    from falcoish.cli.main import main
+
+    from .eventkit import open_file, process
+    rules = tmp_path / "rules.yaml"
+    rules.write_text(LIST_RULES)
+    records = [
+        open_file("/etc/shadow", thread=process("cat", ["-n", "/etc/shadow"])),
+        open_file("/etc/shadow", thread=process("cat", ["/etc/shadow"])),   # near miss
+        open_file("/etc/passwd"),
+        open_file("/etc/hosts"),
+        open_file("/etc/group", ancestors=[]),                               # no parent known
+        open_file("/etc/group"),                                             # parent bash: no alert
+    ]
+    events = tmp_path / "events.jsonl"
+    events.write_text("".join(json.dumps(r) + "\n" for r in records))
+    assert main(["run", "--no-defaults", "-r", str(rules), "-e", str(events)]) == 0
+    alerts = [line.split(" ")[2] for line in capsys.readouterr().out.splitlines()
+              if line[:2].isdigit()]
+    assert alerts == ["joined", "getopt", "empty", "absent"]
+
+
+# -- transformers in outputs (libsinsp's formatter reads a field or a transformer after `%`) ----
+
+OUTPUT_RULES = """\
+- rule: Transformed output
+  desc: transformers after %
+  condition: evt.type = openat
+  output: >-
+    up=%toupper(proc.name) j=%join(",", (proc.name, fd.name, 7)) opt=%getopt(("-n", proc.name), "n")
+    t=%getopt(("-t", "x y"), "t:")[t] n=%len(proc.args)x w=[%8basename(fd.name)]
+  priority: WARNING
+"""
+
+
+def test_transformers_in_outputs_render_and_list_their_plain_fields(
+        tmp_path: Any, capsys: pytest.CaptureFixture[str]) -> None:
+    import json
+
+    from falcoish.cli.main import main
+
+    from .eventkit import open_file, process
+    rules = tmp_path / "rules.yaml"
+    rules.write_text(OUTPUT_RULES)
+    events = tmp_path / "events.jsonl"
+    events.write_text(json.dumps(open_file("/etc/shadow", thread=process("cat", ["-n", "/etc/shadow"])))
+                      + "\n")
+    assert main(["run", "--no-defaults", "--json", "-r", str(rules), "-e", str(events)]) == 0
+    alert = json.loads(capsys.readouterr().out.splitlines()[0])
+    assert alert["output"].split(": Warning ", 1)[1].startswith(
+        "up=CAT j=cat,/etc/shadow,7 opt=(n) t=x y n=14x w=[shadow  ] ")
+    fields = alert["output_fields"]
+    assert fields["proc.name"] == "cat" and fields["fd.name"] == "/etc/shadow"
+    assert fields["proc.args"] == "-n /etc/shadow"
+    assert not [key for key in fields if "(" in key]   # transformed values stay out of JSON
+
+
+@pytest.mark.parametrize("output, reason", [
+    ("%tolower(proc.nope)", "invalid formatting token %tolower(proc.nope): filter_check called "
+                            "with nonexistent field proc.nope"),
+    ('%join(",", proc.name)', "join() second argument must be a list"),
+    ("%len(proc.name and more", "invalid formatting token %len(proc.name: expected a ')' token"),
+])
+def test_bad_transformers_in_outputs_are_output_errors(
+        tmp_path: Any, capsys: pytest.CaptureFixture[str], output: str, reason: str) -> None:
+    from falcoish.cli.main import main
+    rules = tmp_path / "rules.yaml"
+    rules.write_text("- rule: r\n  desc: d\n  condition: evt.type = openat\n"
+                     f"  output: '{output}'\n  priority: WARNING\n")
+    assert main(["validate", "--no-defaults", "-r", str(rules)]) != 0
+    out = capsys.readouterr()
+    assert "LOAD_ERR_COMPILE_OUTPUT" in out.out + out.err and reason in out.out + out.err

@@ -18,6 +18,7 @@ from ..config import Config, ConfigError, load_config
 from ..config_values import _address
 from ..errors import Location, Problems
 from ..loader import LoadResult, load_rules
+from ..output.append import AppendOutput, from_print_option, parse_append_output
 from ..ruleset import RuleSet
 
 REPO_ROOT = Path(__file__).resolve().parent.parent.parent
@@ -51,6 +52,9 @@ def add_rules_options(parser: argparse.ArgumentParser, selection: bool = True) -
                              "several, in order")
     parser.add_argument("--no-defaults", action="store_true",
                         help="load only the -r files (not the default and local rules)")
+    parser.add_argument("-p", "--print", dest="print_additional", default=None, metavar="FORMAT",
+                        help="Falco's deprecated -p: append FORMAT to every rule's output "
+                             "(-pc / -pk add nothing: the container fields are appended already)")
     if not selection:
         return
     parser.add_argument("-D", dest="disable", action="append", default=[], metavar="SUBSTRING",
@@ -116,7 +120,8 @@ def load(args: argparse.Namespace) -> LoadResult:
     if not paths:
         print("falcoish: no rules files: give -r PATH (or drop --no-defaults)", file=sys.stderr)
         raise SystemExit(2)
-    return load_rules(paths, allow_insecure=getattr(args, "allow_insecure_files", False))
+    return load_rules(paths, allow_insecure=getattr(args, "allow_insecure_files", False),
+                      append_output=append_output(args, config))
 
 
 def reload_rules(args: argparse.Namespace) -> LoadResult:
@@ -129,7 +134,14 @@ def reload_rules(args: argparse.Namespace) -> LoadResult:
         problems = Problems()
         problems.error("LOAD_ERR_CONFIG", str(err), Location(err.origin))
         return LoadResult(RuleSet(()), problems, RuleBook(), {}, [])
-    return load_rules(rules_paths(args, config), allow_insecure=getattr(args, "allow_insecure_files", False))
+    return load_rules(rules_paths(args, config), allow_insecure=getattr(args, "allow_insecure_files", False),
+                      append_output=append_output(args, config))
+
+
+def append_output(args: argparse.Namespace, config: Config) -> tuple[AppendOutput, ...]:
+    """The config's `append_output` entries, then what `-p` adds (Falco's order)."""
+    return (parse_append_output(config.append_output)
+            + from_print_option(getattr(args, "print_additional", None)))
 
 
 def select(args: argparse.Namespace, result: LoadResult, config: Config | None = None) -> RuleSet:

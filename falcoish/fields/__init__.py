@@ -16,6 +16,7 @@ from __future__ import annotations
 
 # Registration order is the catalogue order.
 from . import evt, proc, user, fd, fspath, container  # noqa: F401,I001
+from . import evt_more, proc_more, fdtable  # noqa: F401,I001
 from .registry import BoundField, FieldSpec, bind, catalogue, is_field_name
 
 __all__ = ["BoundField", "FieldSpec", "bind", "catalogue", "is_field_name"]

@@ -81,7 +81,8 @@ simple("evt.latency", RELTIME, "syscall latency: always 0 (one event per syscall
        lambda ev: 0)
 simple("evt.hostname", STRING, "host name ($FALCO_HOSTNAME overrides)",
        (lambda host: lambda ev: host)(os.environ.get("FALCO_HOSTNAME") or socket.gethostname()))
-simple("evt.cpu", _INT16, "CPU the event ran on (not recorded)", lambda ev: None, available=False)
+simple("evt.cpu", _INT16, "CPU the event ran on (thread record key `cpu`)",
+       lambda ev: v if type(v := ev.thread.get("cpu")) is int else None)
 simple("evt.source", STRING, "event source: 'syscall'", lambda ev: "syscall")
 simple("evt.is_async", BOOL, "true for asynchronous events: always false", lambda ev: False)
 

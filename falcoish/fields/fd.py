@@ -226,3 +226,20 @@ simple("fd.containerdirectory", STRING, "container id and fd.directory joined by
        _container_join(_directory))
 simple("fd.uid", STRING, "unique id of the descriptor: thread id followed by fd number",
        lambda ev: None if (n := _num(ev)) is None or ev.fd is None else f"{ev.tid}{n}")
+
+
+# -- protocols (libsinsp prints the port number: name resolution is off in Falco) ----------------
+
+
+def _proto(port: Callable[[Event], Any]) -> Callable[[Event], str | None]:
+    return lambda ev: None if (p := port(ev)) is None else str(p)
+
+
+simple("fd.cproto", STRING, "client port of a TCP/UDP socket, as text", _proto(_cport))
+simple("fd.sproto", STRING, "server port of a TCP/UDP socket, as text", _proto(_sport))
+simple("fd.lproto", STRING, "local port of a TCP/UDP socket, as text", _proto(_lport))
+simple("fd.rproto", STRING, "remote port of a TCP/UDP socket, as text", _proto(_rport))
+simple("fd.is_upper_layer", BOOL, "the file is in the upper layer of an overlayfs (fd record "
+       "key `upper_layer`)", _flag("upper_layer"))
+simple("fd.is_lower_layer", BOOL, "the file is in the lower layer of an overlayfs (fd record "
+       "key `lower_layer`)", _flag("lower_layer"))

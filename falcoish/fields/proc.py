@@ -345,7 +345,26 @@ for _set in ("permitted", "effective", "inheritable"):
     simple(f"thread.cap_{_set}", STRING, f"{_set} capabilities, names separated by spaces",
            _thread((lambda key: lambda p: caps_text(v) if type(v := p.get(key)) is int
                     else None)(f"cap_{_set}")))
-simple("thread.cgroups", STRING, "all cgroups of the thread (not recorded)", lambda ev: None,
-       available=False)
-family("thread.cgroup", STRING, "thread.cgroup.SUBSYS: cgroup of one subsystem (not recorded)",
-       lambda arg: lambda ev: None, arg="required", dotted="only", available=False)
+
+
+def _cgroups(p: Proc) -> list[str] | None:
+    """The thread's `subsys=path` entries (record key `cgroups`, as execve's parameter)."""
+    v = p.get("cgroups")
+    return v if isinstance(v, list) else None
+
+
+def _cgroup(arg: ArgValue) -> Callable[[Event], str | None]:
+    prefix = f"{arg}="
+
+    def extract(ev: Event) -> str | None:
+        for entry in _cgroups(ev.thread) or ():
+            if isinstance(entry, str) and entry.startswith(prefix):
+                return entry[len(prefix):]
+        return None
+    return extract
+
+
+simple("thread.cgroups", STRING, "all cgroups of the thread as subsys=path separated by spaces",
+       _thread(lambda p: None if not (c := _cgroups(p)) else _join(c)))
+family("thread.cgroup", STRING, "thread.cgroup.SUBSYS: the cgroup of the thread in one subsystem",
+       _cgroup, arg="required", dotted="only")

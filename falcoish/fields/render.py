@@ -103,14 +103,18 @@ def _bytes(value: Any) -> str:
 
 _SCALAR: dict[Kind, Callable[[Any], str]] = {
     Kind.STRING: _str, Kind.BYTES: _bytes, Kind.BOOL: _bool, Kind.IP: str, Kind.IPNET: str,
+    Kind.DOUBLE: lambda v: f"{v:.1f}",     # libsinsp prints doubles with "%.1lf"
 }
 
 
 def renderer(ftype: FType, multi: str | None) -> Callable[[Any], str]:
-    """The output renderer of a field type; multi-valued fields join values with spaces."""
+    """The output renderer of a field type; "any" fields (every ancestor's value) join values
+    with spaces."""
     one = _SCALAR.get(ftype.kind, str)
     if multi is None:
         return one
+    if multi == "list":     # a list-valued field (fd.types) prints as libsinsp's "(a,b)"
+        return lambda values: "(" + ",".join(map(one, values)) + ")"
 
     def many(values: Any) -> str:
         if isinstance(values, (tuple, list)):

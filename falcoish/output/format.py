@@ -4,7 +4,8 @@ Step 8 of the pipeline (formatted).  Why compile outputs: every `%field` token o
 is bound to its extractor once, at load time, so an unknown field in an output is a load
 error (LOAD_ERR_COMPILE_OUTPUT) and formatting an alert is a join of prepared pieces.
 Falco's token rules: `%` + optional width + the longest known field name (`%proc.namex` is
-proc.name then "x"), `%field[arg]`; a `%` with no field after it is an error.
+proc.name then "x"), `%field[arg]`, or a transformer `%tolower(proc.name)` (transformed.py);
+a `%` with no field after it is an error.
 
 Hostile text: field values (command lines, file names, process names) are chosen by whoever
 runs the process being watched.  Written raw, a newline in `proc.cmdline` forges a second alert
@@ -29,12 +30,7 @@ from .. import fields as field_registry
 from ..errors import RuleError
 from ..event import Event
 from ..nodes import FieldRef
-
-#: Falco's `append_output: suggested_output: true` (on by default in Falco).
-SUGGESTED_OUTPUT = ("container_id=%container.id container_name=%container.name "
-                    "container_image_repository=%container.image.repository "
-                    "container_image_tag=%container.image.tag k8s_pod_name=%k8s.pod.name "
-                    "k8s_ns_name=%k8s.ns.name")
+from .transformed import TRANSFORMER_AT, compile_transformed
 
 _TOKEN = re.compile(r"%(\d*)([a-zA-Z][a-zA-Z0-9_.]*)")
 _ARG = re.compile(r"\[([^\]]*)\]")
@@ -116,6 +112,8 @@ class OutputFormat:
     def __init__(self, text: str) -> None:
         self.text = text
         self.pieces: list[str | _FieldPiece] = []
+        #: fields used inside a `%transformer(...)`: in the JSON output_fields, not the text
+        self.hidden: list[_FieldPiece] = []
         pos = 0
         while True:
             start = text.find("%", pos)
@@ -126,6 +124,15 @@ class OutputFormat:
             pos = self._field(text, start)
 
     def _field(self, text: str, start: int) -> int:
+        width_end = start + 1
+        while width_end < len(text) and text[width_end].isdigit():
+            width_end += 1
+        if TRANSFORMER_AT.match(text, width_end):
+            width = int(text[start + 1:width_end] or 0)
+            compiled, end = compile_transformed(text, width_end)
+            self.pieces.append(_FieldPiece("", compiled.extract, compiled.render, width))
+            self.hidden.extend(_FieldPiece(b.key, b.extract, b.render, 0) for b in compiled.inner)
+            return end
         match = _TOKEN.match(text, start)
         if match is None:
             raise RuleError(f"invalid formatting token at position {start + 1}: '%' must be "
@@ -158,7 +165,11 @@ class OutputFormat:
                 continue
             value = piece.extract(event)
             parts.append(piece.text(value))
-            values[piece.key] = _json_value(value, piece)
+            if piece.key:
+                values[piece.key] = _json_value(value, piece)
+        for piece in self.hidden:
+            if piece.key not in values:
+                values[piece.key] = _json_value(piece.extract(event), piece)
         return "".join(parts), values
 
 
@@ -166,11 +177,6 @@ def _json_value(value: Any, piece: _FieldPiece) -> Any:
     if value is None or isinstance(value, (bool, int, float, str)):
         return value
     return piece.render(value)
-
-
-def compile_output(text: str, suggested: bool = True) -> OutputFormat:
-    """Compile a rule's output, with Falco's suggested container fields appended."""
-    return OutputFormat(f"{text} {SUGGESTED_OUTPUT}" if suggested else text)
 
 
 @dataclass(frozen=True)
