@@ -2,10 +2,12 @@
 
 Pipeline step: field binding/extraction.  Why most of these may be absent: in Falco they come
 from the container plugin, which asks the container runtime asynchronously; falcoish records
-what its capture knows (at least the cgroup-derived id) and everything else is absent until
-known, exactly like Falco during a lookup delay.  A host process has the id and name `host`
-and is not privileged.  Fields whose data falcoish has no source for are registered as
-unavailable (always absent) so rules using them still load.
+what its capture knows (the cgroup-derived id; for live capture also privileged and host_pid/
+host_network/host_ipc, read from /proc, see `sources/live/containers.py` and
+docs/containers.md) and everything else is absent until known, exactly like Falco during a
+lookup delay.  A host process has the id and name `host` and is not privileged (nor host_*:
+Falco's host record has them false).  Fields whose data falcoish has no source for are
+registered as unavailable (always absent) so rules using them still load.
 """
 
 from __future__ import annotations
@@ -37,11 +39,15 @@ def _key(key: str, host: Any = None) -> Callable[[Event], Any]:
     return extract
 
 
-def _privileged(ev: Event) -> bool | None:
-    v = ev.container.get("privileged")
-    if type(v) is bool:
-        return v
-    return False if _is_host(ev) else None
+def _flag(key: str) -> Callable[[Event], bool | None]:
+    """A container-section boolean (privileged, host_pid...): false for host processes, as in
+    Falco's host record; absent for a container whose facts are not known."""
+    def extract(ev: Event) -> bool | None:
+        v = ev.container.get(key)
+        if type(v) is bool:
+            return v
+        return False if _is_host(ev) else None
+    return extract
 
 
 def _labels(ev: Event) -> dict[str, Any]:
@@ -127,7 +133,10 @@ simple("container.image.tag", STRING, "image tag", _key("image_tag"))
 simple("container.image.id", STRING, "image id", _key("image_id"))
 simple("container.image.digest", STRING, "image registry digest", _key("image_digest"))
 simple("container.privileged", BOOL, "container runs privileged (false for host processes)",
-       _privileged)
+       _flag("privileged"))
+for _ns in ("pid", "network", "ipc"):
+    simple(f"container.host_{_ns}", BOOL, f"container shares the host's {_ns} namespace (false "
+           "for host processes)", _flag(f"host_{_ns}"))
 simple("container.mounts", STRING, "all mounts as source:dest:mode:rdwr:propagation, joined by "
        "','", _mounts_text)
 _mount_family("container.mount", "source", _mount_text, "none", "one mount as "
@@ -160,11 +169,9 @@ simple("container.start_ts", ABSTIME, "container start (ns since the epoch), fro
        "namespace's init", _start)
 simple("container.duration", RELTIME, "nanoseconds since container.start_ts",
        lambda ev: None if (s := _start(ev)) is None else ev.ts - s)
-for _name in ("ip", "cni.json", "host_pid", "host_network", "host_ipc", "healthcheck",
-              "liveness_probe", "readiness_probe"):
-    simple(f"container.{_name}", BOOL if _name.startswith("host_") else STRING,
-           f"container {_name} (needs the container runtime API)", lambda ev: None,
-           available=False)
+for _name in ("ip", "cni.json", "healthcheck", "liveness_probe", "readiness_probe"):
+    simple(f"container.{_name}", STRING, f"container {_name} (needs the container runtime API)",
+           lambda ev: None, available=False)
 
 simple("k8s.ns.name", STRING, "Kubernetes namespace of the pod",
        _key_or_label("k8s_ns_name", "io.kubernetes.pod.namespace"))
