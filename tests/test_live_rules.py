@@ -19,8 +19,10 @@ replay a failure with `falcoish run -e FILE`.
 
 Everything created lives in a temporary folder (plus one file in /dev/shm and one in
 /var/log), removed at the end.  Skipped only when live capture is impossible here (the reason
-is printed).  NOTE: this machine is a container, so every process has a container id (the
-`container` macro is true for all of them).
+is printed).  This machine is NOT a container (a Firecracker VM whose cgroups merely look like
+ids): rules that require `container` are exercised in a fake runtime cgroup
+(`tests/fakecgroup.py`: a real cgroup at docker's path), and the same action on the host is
+their near miss.
 """
 
 from __future__ import annotations
@@ -513,22 +515,27 @@ def test_directory_traversal_monitored_file_read(env: Env) -> None:
 
 
 def test_netcat_remote_code_execution_in_container(env: Env) -> None:
-    """`nc -e` in a container.  No netcat is installed here: a link named nc to /bin/true is
-    enough (the rule judges the process name and command line), and this machine is itself a
-    container."""
+    """`nc -e` in a container (a fake docker cgroup).  No netcat is installed here: a small
+    program named nc that only lingers a moment is enough (the rule judges the process name
+    and command line).  Near misses: a port scan in the container, `nc -e` on the host."""
+    from tests.fakecgroup import RuntimeCgroup, lingering_program, unavailable
+    if (why := unavailable()) is not None:
+        pytest.skip(why)
     rule = "Netcat Remote Code Execution in Container"
     d = env.dir(env.marker("nc"))
-    (d / "nc").symlink_to(os.path.realpath(shutil.which("true") or "/bin/true"))
-    miss = env.marker("scan")
-    run([str(d / "nc"), "-zv", "127.0.0.1", "9", miss])
-
-    m = env.marker("exec")
-    run([str(d / "nc"), "-e", "/bin/sh", "127.0.0.1", "9", m])
+    nc = str(lingering_program(d / "nc", 500))
+    miss_host = env.marker("host")
+    run([nc, "-e", "/bin/sh", "127.0.0.1", "9", miss_host])
+    with RuntimeCgroup("docker") as cg:
+        miss = env.marker("scan")
+        cg.run([nc, "-zv", "127.0.0.1", "9", miss])
+        m = env.marker("exec")
+        cg.run([nc, "-e", "/bin/sh", "127.0.0.1", "9", m])
     f = fields(env.falco.wait_alert(rule, m))
     assert f["proc.name"] == "nc"
     assert f["proc.cmdline"] == f"nc -e /bin/sh 127.0.0.1 9 {m}"
-    assert f["container.id"] not in (None, "", "host")
-    env.assert_silent(rule, miss)
+    assert f["container.id"] == cg.id
+    env.assert_silent(rule, miss, miss_host)
 
 
 def test_remove_bulk_data_from_disk(env: Env) -> None:
@@ -594,60 +601,76 @@ FINIT_MODULE = """
 
 
 def test_linux_kernel_module_injection(env: Env) -> None:
-    """finit_module of a bogus file by a process of this container (this machine is one).  The
+    """finit_module of a bogus file by a process of a container (a fake docker cgroup).  The
     syscall fails (ENOEXEC: not a module; ENOSYS on a kernel built without modules, as here),
     but the rule does not look at the result: it needs CAP_SYS_MODULE in the thread's effective
-    set.  Near miss: the same program started by `setpriv --bounding-set -sys_module`, so it
-    lacks the capability."""
+    set.  Near misses: the same program in the container started by `setpriv --bounding-set
+    -sys_module`, so it lacks the capability; the same program with it, on the host."""
+    from tests.fakecgroup import RuntimeCgroup, unavailable
+    if (why := unavailable()) is not None:
+        pytest.skip(why)
     rule = "Linux Kernel Module Injection Detected"
     miss = env.marker("nocap")
     nocap = create(env.work / f"{miss}.ko", b"\x7fELF not a kernel module\n")
     setpriv = shutil.which("setpriv")
     assert setpriv is not None, "setpriv (util-linux) is needed"
-    # lingers 1 s: falcoish takes a process' capabilities from /proc (see the xfail below)
-    proc = run([setpriv, "--bounding-set", "-sys_module", "--", sys.executable, "-c",
-                textwrap.dedent(FINIT_MODULE), str(nocap), "1"])
+    with RuntimeCgroup("docker") as cg:
+        proc = run([setpriv, "--bounding-set", "-sys_module", "--",
+                    *cg.argv([sys.executable, "-c", textwrap.dedent(FINIT_MODULE), str(nocap), "1"])])
     assert proc.returncode == 0 and proc.stdout.strip() in (b"EPERM", b"ENOSYS"), proc
+    miss_host = env.marker("host")
+    host_ko = create(env.work / f"{miss_host}.ko", b"\x7fELF not a kernel module\n")
+    assert py(FINIT_MODULE, str(host_ko), "1").returncode == 0
 
     m = env.marker("ko")
     bogus = create(env.work / f"{m}.ko", b"\x7fELF not a kernel module\n")
-    proc = py(FINIT_MODULE, str(bogus))
+    with RuntimeCgroup("docker") as cg:
+        proc = cg.run([sys.executable, "-c", textwrap.dedent(FINIT_MODULE), str(bogus), "1"])
     assert proc.returncode == 0, proc.stderr
     err = proc.stdout.decode().strip()          # ENOEXEC; ENOSYS on a kernel without modules
     if _cap_effective() & (1 << CAP_SYS_MODULE):
         assert err != "EPERM"
         f = fields(env.falco.wait_alert(rule, m))
-        assert f["proc.args"].endswith(str(bogus)) and f["evt.type"] == "finit_module"
+        assert f["proc.args"].endswith(f"{bogus} 1") and f["evt.type"] == "finit_module"
         assert f["evt.res"] == err
-        assert f["proc.name"].startswith("python") and f["container.id"] not in (None, "", "host")
-    else:                                             # this container cannot load modules at all
+        assert f["proc.name"].startswith("python") and f["container.id"] == cg.id
+    else:                                             # this machine cannot load modules at all
         assert err == "EPERM"
         env.barrier()
         env.assert_silent(rule, m)
-    env.assert_silent(rule, miss)
+    env.assert_silent(rule, miss, miss_host)
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "falcoish bug: when a process has exited before falcoish handles its execve (falcoish lags "
-    "behind), the thread keeps the capabilities inherited at fork instead of those after exec "
-    "(state._refresh_exe reads them from /proc only; the probe does not send them), so a "
-    "program started without CAP_SYS_MODULE is taken for one that has it"))
 def test_kernel_module_near_miss_of_a_process_gone_before_falcoish_sees_its_exec(env: Env) -> None:
     """The near miss of test_linux_kernel_module_injection, made deterministic: falcoish is
-    paused (SIGSTOP) while the capability-less program runs and exits, then resumed; Falco
-    takes the capabilities from the execve event itself, so this must not alert either."""
+    paused (SIGSTOP) while the programs run in a (fake docker) container and exit, then
+    resumed, so /proc has nothing left to say about them.  Falco takes the capabilities and
+    the cgroup from the exec itself; so must falcoish.  The program started without
+    CAP_SYS_MODULE must not alert; the same program with it must (which also proves the
+    container was recognised from the exec-time cgroup, so the silence is not for that)."""
+    from tests.fakecgroup import RuntimeCgroup, unavailable
+    if (why := unavailable()) is not None:
+        pytest.skip(why)
     rule = "Linux Kernel Module Injection Detected"
     setpriv = shutil.which("setpriv")
     assert setpriv is not None, "setpriv (util-linux) is needed"
     miss = env.marker("gone")
     ko = create(env.work / f"{miss}.ko", b"\x7fELF not a kernel module\n")
+    m = env.marker("gonecap")
+    ko_cap = create(env.work / f"{m}.ko", b"\x7fELF not a kernel module\n")
     os.kill(env.falco.proc.pid, signal.SIGSTOP)
     try:
-        proc = run([setpriv, "--bounding-set", "-sys_module", "--", sys.executable, "-c",
-                    textwrap.dedent(FINIT_MODULE), str(ko)])
+        with RuntimeCgroup("docker") as cg:
+            proc = run([setpriv, "--bounding-set", "-sys_module", "--",
+                        *cg.argv([sys.executable, "-c", textwrap.dedent(FINIT_MODULE), str(ko)])])
+            with_cap = cg.run([sys.executable, "-c", textwrap.dedent(FINIT_MODULE), str(ko_cap)])
     finally:
         os.kill(env.falco.proc.pid, signal.SIGCONT)
     assert proc.returncode == 0 and proc.stdout.strip() in (b"EPERM", b"ENOSYS"), proc
+    assert with_cap.returncode == 0, with_cap.stderr
+    if _cap_effective() & (1 << CAP_SYS_MODULE):
+        f = fields(env.falco.wait_alert(rule, m))
+        assert f["container.id"] == cg.id
     env.barrier()
     env.assert_silent(rule, miss)
 

@@ -240,7 +240,7 @@ def test_capture_set_in_kernel_selection() -> None:
     assert "execve" in only_exec and "openat" not in only_exec and "close" not in only_exec
     with_fd = spec.capture_set({"connect"})
     assert {"socket", "close", "dup2", "openat"} <= with_fd
-    assert spec.capture_set(None) >= set(spec.SYSCALLS) - {"init_module", "finit_module"}
+    assert spec.capture_set(None) >= set(spec.SYSCALLS) - {"init_module", "finit_module", "read"}
 
 
 def test_generated_probe_source_has_only_wanted_handlers() -> None:
@@ -291,3 +291,107 @@ def test_exec_of_a_child_gone_before_its_cgroup_was_read_keeps_its_container() -
     t = st.on_fork(parent, CHILD, 0, 1)
     t = st.on_exec(t, "nc", ["nc", "-e", "/bin/sh"], None, "/usr/bin/nc", 0, 0, lambda name: None)
     assert t.proc.container["id"] == "0123456789ab" and t.proc.exepath == "/usr/bin/nc"
+
+
+# ---- facts the probe reads from the kernel at the time of the call (issue 13) -------------
+
+GONE = 5_000_003            # a child whose /proc entry is gone before its exec is handled
+
+
+def exec_record_with_kernel_facts(tid: int, caps: tuple[int, int, int], cgroups: list[list[str]],
+                                  whole: bool = True) -> bytes:
+    """An execve record as sched_process_exec sends it: the capabilities in a[2..4] (a[5] = 1),
+    the cgroup paths innermost component first in slots 1 and 2, their depths in xptr."""
+    slots = [b"/usr/bin/cat\0", b"", b""]
+    info = 0
+    for i, parts in enumerate(cgroups):
+        names = list(reversed(parts))
+        slots[i + 1] = b"".join(n.encode().ljust(128, b"\0") for n in names)
+        info |= ((int(whole) << 8) | len(names)) << (16 * i)
+    xptr = (1 << 32) | info
+    hdr = kernel.HEADER.pack(10**9, tid, tid, 0, 0, spec.TYPE_NUMBERS["execve"], 1, len(slots[0]), 0, 0,
+                             0, kernel.RF_TRACKED, 0, 0, 0, *caps, 1, xptr, 0, b"cat")
+    head = (hdr + b"".join(x.ljust(kernel.STR_SZ, b"\0") for x in slots)).ljust(kernel.EXEC_LENS_OFF, b"\0")
+    argv = b"cat\0/etc/shadow\0"
+    return head + struct.pack("<II", len(argv), 0) + argv
+
+
+def gone_child(cap: LiveCapture) -> None:
+    assert cap.decoder.process(record("sched_fork", SHELL, a=(GONE, 0x1200011, 1))) is None
+
+
+def test_exec_of_a_gone_process_takes_capabilities_and_container_from_the_record(cap: LiveCapture) -> None:
+    """The parent has every capability and no container; the program it started was given
+    none and was exec'd inside a docker cgroup, and is gone before /proc could be read."""
+    gone_child(cap)
+    cid = "ab" * 32
+    ev = cap.decoder.process(exec_record_with_kernel_facts(GONE, (0, 0x3, 0x1), [["docker", cid]]))
+    assert (ev.thread["cap_permitted"], ev.thread["cap_effective"], ev.thread["cap_inheritable"]) == (3, 1, 0)
+    assert (ev.args["cap_permitted"], ev.args["cap_effective"]) == (3, 1)
+    assert ev.container["id"] == cid[:12]
+    assert ev.thread["exepath"] == "/usr/bin/cat" and ev.thread["exe_upper_layer"] is False
+
+
+def test_exec_cgroup_walk_cut_short_is_not_trusted(cap: LiveCapture) -> None:
+    """A path read only partly (deeper than the probe walks) could look like another layout:
+    the container from fork stands."""
+    gone_child(cap)
+    ev = cap.decoder.process(exec_record_with_kernel_facts(GONE, (0, 0, 0), [["docker", "cd" * 32]],
+                                                           whole=False))
+    assert ev.container["id"] == "host"
+
+
+def test_unconnected_udp_sendto_stays_unconnected_with_the_kernel_local_port(cap: LiveCapture) -> None:
+    """Falco's `outbound` tells a datagram sent on an unconnected socket by fd.connected=false
+    and fd.name_changed=true; the local port is the one the kernel bound at the send (a[2])."""
+    spawn(cap, ["python3"], "/usr/bin/python3")
+    cap.decoder.process(record("socket", CHILD, res=3, a=(2, 2, 17)))
+    local = (2 << 48) | (40999 << 32)                      # AF_INET, port, address 0.0.0.0
+    ev = cap.decoder.process(record("sendto", CHILD, res=1, a=(3, 1, local), strs=(ipv4("198.51.100.9", 5000),)))
+    fd = ev.fd
+    assert fd["connected"] is False and fd["name_changed"] is True and fd["l4proto"] == "udp"
+    assert fd["name"] == "0.0.0.0:40999->198.51.100.9:5000"
+    assert "data" not in ev.args                         # no rule asked for the payload
+
+
+def test_recvfrom_payload_is_the_data_argument(cap: LiveCapture) -> None:
+    spawn(cap, ["java"], "/usr/bin/java")
+    cap.decoder.process(record("socket", CHILD, res=3, a=(2, 1, 6)))
+    ev = cap.decoder.process(record("recvfrom", CHILD, res=6, a=(3, 4096, 0),
+                                    strs=(b"", b"\xca\xfe\xba\xbe\x00\x00")))
+    assert ev.args["data"] == b"\xca\xfe\xba\xbe\x00\x00" and ev.args["size"] == 4096
+
+
+def test_dual_stack_connect_takes_the_local_address_from_the_ipv6_slot(cap: LiveCapture) -> None:
+    spawn(cap, ["java"], "/usr/bin/java")
+    cap.decoder.process(record("socket", CHILD, res=3, a=(10, 2, 17)))
+    mapped = socket.inet_pton(socket.AF_INET6, "::ffff:192.0.2.2")
+    peer = (struct.pack("<H", socket.AF_INET6) + struct.pack(">H", 9999) + b"\0" * 4
+            + socket.inet_pton(socket.AF_INET6, "::ffff:198.51.100.23") + b"\0" * 4)
+    ev = cap.decoder.process(record("connect", CHILD, a=(3, (1 << 32) | (2 << 16) | 17, 0, 0xFFFF0000BEEF, 0, 41000),
+                                    strs=(peer, mapped)))
+    assert ev.fd["name"] == "192.0.2.2:41000->198.51.100.23:9999" and ev.fd["l4proto"] == "udp"
+
+
+def test_connect_takes_the_protocol_from_the_socket_when_its_creation_was_not_seen(cap: LiveCapture) -> None:
+    spawn(cap, ["python3"], "/usr/bin/python3")          # fd 7: made before, never seen
+    local = struct.unpack("<I", socket.inet_aton("192.0.2.2"))[0]
+    ev = cap.decoder.process(record("connect", CHILD, a=(7, (1 << 32) | (2 << 16) | 17, 0, 0xFFFF0000BEEF, local, 41001),
+                                    strs=(ipv4("198.51.100.23", 9999),)))
+    assert ev.fd["l4proto"] == "udp" and ev.fd["name"] == "192.0.2.2:41001->198.51.100.23:9999"
+
+
+def test_exec_of_a_gone_process_finds_its_layer_through_the_parent_mounts(cap: LiveCapture,
+                                                                         monkeypatch: Any) -> None:
+    """The overlay layer of the new program is looked up (the parent shares its mounts), not
+    left at the old program's flags."""
+    seen: list[tuple[int, str]] = []
+
+    def layer(pid: int, exepath: str, container: dict[str, Any]) -> tuple[bool, bool]:
+        seen.append((pid, exepath))
+        return True, False
+    monkeypatch.setattr(state, "overlay_layer", layer)
+    gone_child(cap)
+    ev = cap.decoder.process(exec_record_with_kernel_facts(GONE, (0, 0, 0), [["docker", "ef" * 32]]))
+    assert seen == [(SHELL, "/usr/bin/cat")]
+    assert ev.thread["exe_upper_layer"] is True and ev.args["flags"] & 2

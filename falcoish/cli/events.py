@@ -33,7 +33,7 @@ def run(args: argparse.Namespace) -> int:
         return 0
     from ..sources.live import spec
     from ..sources.live.kcontrol import plan_for
-    wanted = frozenset(specific) if not catch_all else spec.SUPPORTED
+    wanted = frozenset(specific) if not catch_all else spec.IMPLICIT
     captured = frozenset(t for t in wanted if t in spec.SYSCALLS)
     plans = plan_for(ruleset, captured)
     lifecycle = sorted(t for t in captured if t in spec.LIFECYCLE)

@@ -20,7 +20,7 @@ from typing import Any, Callable, Iterator
 from ...event import Event
 from ...latency import AgeHistogram
 from ...ruleset import RuleSet
-from . import kernel, procscan, spec
+from . import kernel, procscan, snaplen, spec
 from .decoder import FloodNotice, RecordDecoder
 from .kcontrol import FilterControl, FloodSettings
 from .setup import LiveUnavailable, check_live_support
@@ -45,7 +45,7 @@ class LiveCapture:
                  max_threads: int = 131072, poll_interval_ms: int = 100) -> None:
         unknown = set(event_types or ()) - spec.SUPPORTED
         self.unsupported = sorted(unknown)
-        self.wanted = frozenset(spec.SUPPORTED if event_types is None else set(event_types) & spec.SUPPORTED)
+        self.wanted = frozenset(spec.IMPLICIT if event_types is None else set(event_types) & spec.SUPPORTED)
         self.attach = spec.capture_set(self.wanted)
         self.stats: dict[str, Any] = {"captured": {}, "state_only": 0, "kernel_drops": 0,
                                       "user_drops": 0, "records": 0, "kernel": {}}
@@ -98,7 +98,8 @@ class LiveCapture:
             reason = check_live_support()
             if reason is not None:
                 raise LiveUnavailable(reason)
-            probe = kernel.KernelProbe(self.attach, self._lane_pages)
+            probe = kernel.KernelProbe(self.attach, self._lane_pages,
+                                       snaplen.payload_types(self.rules, self.attach))
             self._probe = probe
             self.stats["missing_tracepoints"] = sorted(probe.missing)
             self.stats["compile_s"] = round(probe.compile_s, 2)
@@ -106,6 +107,7 @@ class LiveCapture:
                 self.filter.enabled = False
                 self.stats["kernel_filter_unavailable"] = probe.judge_error
             self.filter.start(probe.tables, self.rules, self.flood)
+            self._set_payloads(probe, self.rules)
             if self._scan:
                 self.state.load_scan(procscan.scan())
                 self.filter.seed(probe.tables, self.state)
@@ -113,8 +115,19 @@ class LiveCapture:
 
     def set_rules(self, ruleset: RuleSet, apply_rules: Callable[[], None]) -> None:
         """New rules (hot reload): the kernel filter follows without a gap (see kcontrol)."""
-        self.rules = ruleset
+        old, self.rules = self.rules, ruleset
+        probe = self._probe
+        if probe is not None:          # widen first, as the filter does: both sets' payloads
+            self._set_payloads(probe, old, ruleset)
         self.filter.swap(ruleset, apply_rules)
+        if probe is not None:
+            self._set_payloads(probe, ruleset)
+
+    def _set_payloads(self, probe: kernel.KernelProbe, *rulesets: RuleSet | None) -> None:
+        """Copy the I/O payloads (`evt.buffer`) of the types whose rules read them, only."""
+        types = frozenset().union(*(snaplen.payload_types(r, self.attach) for r in rulesets))
+        snaplen.install(probe.tables, types)
+        self.stats["payload_types"] = sorted(types)
 
     def stop(self) -> None:
         self._stop.set()

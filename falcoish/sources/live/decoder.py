@@ -18,6 +18,7 @@ from typing import Any, Callable
 
 from ...event import Event
 from . import kernel, procscan, spec
+from .exec_cgroup import container_at_exec
 from .net_handlers import NetHandlers
 from .rawargs import DECODERS as _DECODERS, split_blob as _split_blob, values as _values
 from .state import O_CLOEXEC, O_DIRECTORY, Section, StateTable, Thread, fd_tag
@@ -34,7 +35,7 @@ PPM_EXE_WRITABLE, PPM_EXE_UPPER_LAYER, PPM_EXE_FROM_MEMFD, PPM_EXE_LOWER_LAYER =
 FD_PARAM = {"unlinkat": "dirfd", "symlinkat": "linkdirfd", "fchmodat": "dirfd", "mkdirat": "dirfd",
             "fchmod": "fd", "fchdir": "fd", "setns": "fd", "finit_module": "fd", "mmap": "fd",
             "close": "fd", "bind": "fd", "listen": "fd", "connect": "fd", "sendto": "fd",
-            "recvfrom": "fd"}
+            "recvfrom": "fd", "sendmsg": "fd", "recvmsg": "fd", "read": "fd"}
 # other fd-creating events handled generically: the kind of descriptor they return.
 FD_CREATORS = {"userfaultfd": "userfaultfd", "bpf": "bpf"}
 # bpf() commands whose return value is a new descriptor (map/prog create, *_GET_FD_BY_ID, ...)
@@ -197,7 +198,8 @@ class RecordDecoder(NetHandlers):
             h[n] = self._creds
         h.update(procexit=self._procexit, close=self._close, socket=self._socket, bind=self._bind,
                  listen=self._listen, connect=self._connect, sendto=self._sendrecv,
-                 recvfrom=self._sendrecv, memfd_create=self._memfd, chdir=self._chdir,
+                 recvfrom=self._sendrecv, sendmsg=self._sendrecv, recvmsg=self._sendrecv,
+                 memfd_create=self._memfd, chdir=self._chdir,
                  fchdir=self._fchdir)
 
     @staticmethod
@@ -353,7 +355,10 @@ class RecordDecoder(NetHandlers):
         if res == 0:
             path = target if target.startswith("/dev/fd/") else self.state.resolve(t, target, dirfd)
             comm = hdr[-1].split(b"\0", 1)[0].decode("utf-8", "replace")
-            t = self.state.on_exec(t, comm, argv, env, path, hdr[3], hdr[4], self._memfd_path(t))
+            a = hdr[13:19]
+            caps = (a[2], a[3], a[4]) if a[5] == 1 else None     # as exec left them (probe.c)
+            t = self.state.on_exec(t, comm, argv, env, path, hdr[3], hdr[4], self._memfd_path(t),
+                                   caps, container_at_exec(rec, hdr[19]))
         p = t.proc
         st = self.state
         sec = st.section(t)

@@ -53,7 +53,35 @@ BTF_OFFSETS = {
     "OFF_SKC_FAMILY": ("sock_common", "skc_family"), "OFF_SKC_NUM": ("sock_common", "skc_num"),
     "OFF_SKC_RCV_SADDR": ("sock_common", "skc_rcv_saddr"),
     "OFF_SKC_V6_RCV_SADDR": ("sock_common", "skc_v6_rcv_saddr"),
+    "OFF_SK_TYPE": ("sock", "sk_type"), "OFF_SK_PROTOCOL": ("sock", "sk_protocol"),
+    "OFF_TASK_CRED": ("task_struct", "cred"),
+    "OFF_CRED_CAP_INHERITABLE": ("cred", "cap_inheritable"),
+    "OFF_CRED_CAP_PERMITTED": ("cred", "cap_permitted"),
+    "OFF_CRED_CAP_EFFECTIVE": ("cred", "cap_effective"),
+    "OFF_TASK_CGROUPS": ("task_struct", "cgroups"), "OFF_CSS_SET_DFL_CGRP": ("css_set", "dfl_cgrp"),
+    "OFF_CSS_SET_SUBSYS": ("css_set", "subsys"), "OFF_CSS_CGROUP": ("cgroup_subsys_state", "cgroup"),
+    "OFF_CGROUP_KN": ("cgroup", "kn"), "OFF_KN_NAME": ("kernfs_node", "name"),
 }
+# v1 controllers whose cgroup path an exec record carries, the first mounted one (container
+# runtimes create the container's cgroup in every controller they use; pids and memory are
+# in every OCI runtime's default set).
+CG_V1_PREFERENCE = ("pids", "memory", "cpu", "devices", "freezer")
+
+
+def cgroup_v1_subsys(proc_cgroups: str = "/proc/cgroups") -> tuple[int, str]:
+    """(index in the kernel's subsystem array, name) of the v1 controller exec records carry;
+    (-1, "") when none is mounted as v1.  /proc/cgroups lists the compiled-in controllers in
+    their index order, with the v1 hierarchy each is mounted on (0: none, or v2 only)."""
+    try:
+        rows = [line.split() for line in Path(proc_cgroups).read_text().splitlines()
+                if line and not line.startswith("#")]
+    except OSError:
+        return -1, ""
+    mounted = {row[0]: i for i, row in enumerate(rows) if len(row) >= 4 and row[1] != "0" and row[3] == "1"}
+    for name in CG_V1_PREFERENCE:
+        if name in mounted:
+            return mounted[name], name
+    return -1, ""
 
 
 def tracepoint_exists(category: str, name: str) -> bool:
@@ -88,7 +116,9 @@ def gen_exit_program(sc: spec.Syscall, index: dict[str, int]) -> str:
     for f in sc.fields:
         where, idx = sc.positions[f.name]
         arg = f"arg{index[f.tp]}"
-        if f.kind in spec.SCALAR_KINDS:
+        if f.kind == "sklocal":
+            lines.append(f"    e->a[{idx}] = sock_local((s64)(s32){arg});")
+        elif f.kind in spec.SCALAR_KINDS:
             lines.append(f"    e->a[{idx}] = {arg};")
         elif f.kind == "str":
             lines.append(f"    STR(e, {idx}, {arg});")
@@ -100,6 +130,11 @@ def gen_exit_program(sc: spec.Syscall, index: dict[str, int]) -> str:
         elif f.kind == "xfds":
             lines.append(f"    if (ret >= 0) BYTES(e, {idx}, {arg}, 8);")
             lines.append(f"    else if (e->nstr < {idx + 1}) e->nstr = {idx + 1};")
+        elif f.kind == "buf":
+            if sc.type in spec.SEND_TYPES:      # (also on failure: drops the entry read)
+                lines.append(f"    PAYLOAD_SENT(e, {idx}, {arg}, ret);")
+            else:
+                lines.append(f"    if (ret >= 0) PAYLOAD(e, {idx}, {arg}, ret);")
     lines += ["    PLAIN_EXIT_END()", "}", ""]
     return "\n".join(lines)
 
@@ -110,22 +145,29 @@ def btf_defines(btf: KernelBTF | None = None) -> list[str]:
     btf = btf or KernelBTF.load()
     regs = [btf.offset("pt_regs", m) for m in ("di", "si", "dx", "r10", "r8", "r9", "orig_ax")]
     lo, hi = min(regs), max(regs) + 8
-    return btf.defines(BTF_OFFSETS) + [f"#define REGS_LO {lo}", f"#define REGS_SPAN {hi - lo}"]
+    parent = "__parent" if btf.has("kernfs_node", "__parent") else "parent"     # renamed in 6.15
+    return btf.defines(BTF_OFFSETS) + [f"#define REGS_LO {lo}", f"#define REGS_SPAN {hi - lo}",
+                                       f"#define OFF_KN_PARENT {btf.offset('kernfs_node', parent)}"]
 
 
 def build_source(attach: Iterable[str], lane_pages: tuple[int, int] = (2048, 2048),
                  stash_entries: int = 65536,
-                 offsets: list[str] | None = None) -> tuple[str, set[str], list[str]]:
+                 offsets: list[str] | None = None,
+                 entry_payloads: Iterable[str] = ()) -> tuple[str, set[str], list[str]]:
     """The program text for `attach`, the syscalls that could not be attached here, and the
-    syscalls reached through the exit dispatcher."""
+    syscalls reached through the exit dispatcher.  `entry_payloads`: send syscalls whose
+    payload is read at entry (an enter tracepoint each, so only those the rules need)."""
     defines = [f"#define LANE0_PAGES {lane_pages[0]}", f"#define LANE1_PAGES {lane_pages[1]}",
                f"#define STASH_ENTRIES {stash_entries}", f"#define STR_SZ {STR_SZ}",
                f"#define SELF_PID {os.getpid()}", f"#define NTYPES {spec.NTYPES}",
                "#define TRACKED_ENTRIES 262144", "#define COMM_ENTRIES 131072",
-               "#define KF_STRING_ENTRIES 16384", "#define KF_NAME_ENTRIES 16384"]
+               "#define KF_STRING_ENTRIES 16384", "#define KF_NAME_ENTRIES 16384",
+               f"#define CG_V1_SUBSYS {cgroup_v1_subsys()[0]}"]
     defines += offsets if offsets is not None else btf_defines()
     for name, num in spec.TYPE_NUMBERS.items():
         defines.append(f"#define EV_{name.upper()} {num}")
+    defines += [f"#define ENTER_PAYLOAD_{name} 1"
+                for name in sorted(spec.SEND_TYPES & frozenset(entry_payloads) & frozenset(attach))]
     programs: list[str] = []
     missing: set[str] = set()
     plain: list[str] = []
@@ -155,11 +197,12 @@ def build_source(attach: Iterable[str], lane_pages: tuple[int, int] = (2048, 204
 class KernelProbe:
     """The compiled, attached probe and its two ring buffers (reserved lane 0, bulk lane 1)."""
 
-    def __init__(self, attach: Iterable[str], lane_pages: tuple[int, int] = (2048, 2048)) -> None:
+    def __init__(self, attach: Iterable[str], lane_pages: tuple[int, int] = (2048, 2048),
+                 entry_payloads: Iterable[str] = ()) -> None:
         bcc = import_bcc()
         self._bcc = bcc
         started = time.monotonic()
-        text, self.missing, plain = build_source(attach, lane_pages)
+        text, self.missing, plain = build_source(attach, lane_pages, entry_payloads=entry_payloads)
         self.attached = sorted(set(attach) - self.missing)
         self._bpf: Any = bcc.BPF(text=text.encode(), cflags=["-Wno-macro-redefined", "-Wno-unused-function", "-Wno-pass-failed"])
         self.tables = self._bpf      # map access for kfilter_maps

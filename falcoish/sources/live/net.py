@@ -82,3 +82,12 @@ def l4proto(sock_type: int, proto: int) -> str | None:
     if base == SOCK_RAW:
         return "raw"
     return None
+
+
+def sock_local(packed: int) -> tuple[str | None, int]:
+    """The probe's packed local end of a socket (family << 48 | port << 32 | IPv4 address in
+    network order): (IP text or None when not carried, port).  IPv6 carries its port only."""
+    family, port = packed >> 48, (packed >> 32) & 0xFFFF
+    if family == AF_INET:
+        return ip4_from_u32(packed), port
+    return None, port if family == AF_INET6 else 0

@@ -16,7 +16,7 @@ EINPROGRESS = -115
 
 
 class NetHandlers:
-    """socket, bind, listen, connect, accept, sendto/recvfrom."""
+    """socket, bind, listen, connect, accept, sendto/recvfrom/sendmsg/recvmsg."""
 
     state: StateTable
     _created: Callable[[Thread, Section], Section]     # RecordDecoder's
@@ -89,7 +89,13 @@ class NetHandlers:
             lip, lport = self._local_end(vals, remote.family, sec)
             if lport == 0 and res == 0:
                 lport = self._kernel_port(t, num, "cport")
-            new = dict(sec) if sec is not None else {"num": num, "flags": 0, "l4proto": "tcp"}
+            new = dict(sec) if sec is not None else {"num": num, "flags": 0}
+            kind = vals.get("_sktype", 0)
+            if kind >> 32:              # the socket's own type and protocol (probe.c)
+                proto = net.l4proto((kind >> 16) & 0xFFFF, kind & 0xFFFF)
+                if proto is not None:
+                    new["l4proto"] = proto
+            new.setdefault("l4proto", "tcp")
             new.update(type=net.family_type(remote.family), cip=lip, cport=lport, sip=remote.ip,
                        sport=remote.port, is_server=False, connected=True,
                        name=net.tuple_text(lip, lport, remote.ip, remote.port))
@@ -106,11 +112,14 @@ class NetHandlers:
     def _local_end(vals: dict[str, Any], family: int, sec: Section | None) -> tuple[str, int]:
         port = vals.get("_lport", 0) & 0xFFFF
         if vals.get("_sk"):
-            if family == net.AF_INET:
-                return net.ip4_from_u32(vals.get("_saddr4", 0)), port
+            # The socket's family decides where the probe put the address, not the peer's:
+            # a dual-stack (AF_INET6) socket reaching an IPv4 peer (`::ffff:a.b.c.d`, as Java
+            # and many runtimes do) has its local address in the IPv6 slot, IPv4-mapped.
             raw = vals.get("_saddr6", b"")
             if len(raw) >= 16:
                 return net.ip6_from_bytes(raw), port
+            if family == net.AF_INET:
+                return net.ip4_from_u32(vals.get("_saddr4", 0)), port
         if sec is not None and "sip" in sec and sec.get("is_server"):
             return sec["sip"], sec.get("sport", 0)       # bound before connecting
         return ("0.0.0.0" if family == net.AF_INET else "::"), port
@@ -141,18 +150,32 @@ class NetHandlers:
         return vals, sec, t
 
     def _sendrecv(self, name: str, t: Thread, rec: bytes, hdr: tuple[Any, ...], res: int) -> Any:
+        """A datagram sent to or received from an address: the descriptor's tuple follows it
+        (`fd.name_changed` when it moved).  The local end is the socket's as the probe read it
+        when the call returned (an unbound socket is bound by its first send), so it is right
+        even when the process is gone before the record is read.  A datagram does not connect
+        the socket: `fd.connected` stays what connect() made it (Falco's `outbound` macro
+        tells sendto on an unconnected socket by that)."""
         vals = _values(rec, hdr, _DECODERS[name])
+        local = vals.pop("_local", 0)
         sec = self.state.fd(t, vals["fd"])
         addr = net.parse_sockaddr(vals.get("_addr", b""))
         if sec is not None and res >= 0 and addr is not None and addr.family in (net.AF_INET, net.AF_INET6):
-            new = dict(sec, connected=True)
+            new = dict(sec, connected=bool(sec.get("connected")))
             new.pop("name_changed", None)
             if sec.get("is_server"):
                 new.update(cip=addr.ip, cport=addr.port)
             else:
-                new.setdefault("cip", "0.0.0.0" if addr.family == net.AF_INET else "::")
-                if not new.get("cport"):
-                    new["cport"] = self._kernel_port(t, vals["fd"], "cport") if name == "sendto" else 0
+                lip, lport = net.sock_local(local)
+                wildcard = "0.0.0.0" if addr.family == net.AF_INET else "::"
+                if lip is not None:
+                    new["cip"] = lip
+                else:
+                    new.setdefault("cip", wildcard)
+                if lport:
+                    new["cport"] = lport
+                elif not new.get("cport"):
+                    new["cport"] = self._kernel_port(t, vals["fd"], "cport") if name.startswith("send") else 0
                 new.update(sip=addr.ip, sport=addr.port, is_server=False)
             new["name"] = net.tuple_text(new["cip"], new["cport"], new["sip"], new["sport"])
             changed = new["name"] != sec.get("name")

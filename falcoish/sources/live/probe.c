@@ -699,6 +699,7 @@ static __always_inline struct exec_evt *exec_begin(u16 type) {
     x->h.slen[0] = 0;
     x->h.slen[1] = 0;
     x->h.slen[2] = 0;
+    x->h.a[5] = 0;                     /* no credentials read (a failed exec) */
     return x;
 }
 
@@ -766,6 +767,62 @@ TRACEPOINT_PROBE(syscalls, sys_exit_execveat) {
     return exec_exit(args->ret, EV_EXECVEAT);
 }
 
+/* The capabilities the new program runs with, from the task's credentials as exec left
+ * them: a[2..4] = inheritable, permitted, effective, a[5] = 1.  /proc can only tell them
+ * while the process lives, and a short-lived one is gone by the time user space looks (it
+ * would keep the capabilities of its parent, e.g. a program started without CAP_SYS_MODULE
+ * would look as if it had it).  kernel_cap_t is one u64 (two u32 before 6.3: same bytes). */
+static __always_inline void exec_creds(struct evt *e) {
+    u64 cred = read_u64(bpf_get_current_task() + OFF_TASK_CRED);
+    if (!cred)
+        return;
+    e->a[2] = read_u64(cred + OFF_CRED_CAP_INHERITABLE);
+    e->a[3] = read_u64(cred + OFF_CRED_CAP_PERMITTED);
+    e->a[4] = read_u64(cred + OFF_CRED_CAP_EFFECTIVE);
+    e->a[5] = 1;
+}
+
+/* The cgroup paths the new program runs in, innermost component first, CG_NAME bytes per
+ * component, at most CG_DEPTH components: slot 1 = the unified (v2) hierarchy, slot 2 = the
+ * v1 hierarchy of subsystem CG_V1_SUBSYS (-1: none).  xptr (unused by exec records) =
+ * 1 << 32 | v1 whole << 24 | v1 depth << 16 | v2 whole << 8 | v2 depth ("whole": the walk
+ * reached the root).  A container runtime moves its init into the container's cgroup after
+ * the fork and before the exec, so the cgroup at fork (all a gone process leaves) is the
+ * runtime's, not the container's. */
+#define CG_NAME 128
+#define CG_DEPTH 4
+static __always_inline u32 cgroup_walk(char *out, u64 cgrp) {
+    u64 kn = read_u64(cgrp + OFF_CGROUP_KN);
+    u32 depth = 0;
+    #pragma unroll
+    for (int d = 0; d < CG_DEPTH; d++) {
+        u64 parent = read_u64(kn + OFF_KN_PARENT);
+        if (!kn || !parent)
+            break;
+        u64 name = read_u64(kn + OFF_KN_NAME);
+        if (bpf_probe_read_kernel_str(out + d * CG_NAME, CG_NAME, (void *)name) < 0)
+            out[d * CG_NAME] = 0;
+        depth++;
+        kn = parent;
+    }
+    u32 whole = kn && !read_u64(kn + OFF_KN_PARENT);
+    return whole << 8 | depth;
+}
+
+static __always_inline void exec_cgroups(struct evt *e) {
+    u64 cset = read_u64(bpf_get_current_task() + OFF_TASK_CGROUPS);
+    if (!cset)
+        return;
+    u64 v2 = cgroup_walk(e->s[1], read_u64(cset + OFF_CSS_SET_DFL_CGRP));
+    u64 v1 = 0;
+#if CG_V1_SUBSYS >= 0
+    u64 css = read_u64(cset + OFF_CSS_SET_SUBSYS + 8 * CG_V1_SUBSYS);
+    if (css)
+        v1 = cgroup_walk(e->s[2], read_u64(css + OFF_CSS_CGROUP));
+#endif
+    e->xptr = (1ULL << 32) | v1 << 16 | v2;
+}
+
 TRACEPOINT_PROBE(sched, sched_process_exec) {
     /* A successful exec is reported here, where the new comm and credentials are in place
      * (sys_exit_execveat does not fire after a successful execveat on every kernel).  A
@@ -783,6 +840,8 @@ TRACEPOINT_PROBE(sched, sched_process_exec) {
     if (!x)
         return 0;
     fill_common(&x->h, 0);
+    exec_creds(&x->h);
+    exec_cgroups(&x->h);
     exec_send(x);
     exec_stash.delete(&key);
     return 0;
@@ -919,9 +978,146 @@ static __always_inline u64 fd_sock(s64 fd) {
     return read_u64(socket + OFF_SOCKET_SK);
 }
 
+/* The local end of the socket behind `fd` as the kernel holds it after the call (a send
+ * on an unbound socket binds it): family << 48 | port << 32 | IPv4 address (network order);
+ * an IPv6 socket carries its port only; 0 when not a bound inet socket. */
+static __always_inline u64 sock_local(s64 fd) {
+    u64 sk = fd_sock(fd);
+    if (!sk)
+        return 0;
+    u16 family = 0, port = 0;
+    u32 a4 = 0;
+    bpf_probe_read_kernel(&family, 2, (void *)(sk + OFF_SKC_FAMILY));
+    if (family != 2 && family != 10)
+        return 0;
+    bpf_probe_read_kernel(&port, 2, (void *)(sk + OFF_SKC_NUM));
+    if (family == 2)
+        bpf_probe_read_kernel(&a4, 4, (void *)(sk + OFF_SKC_RCV_SADDR));
+    return ((u64)family << 48) | ((u64)port << 32) | a4;
+}
+
+/* I/O payloads: snaplen_of[type] = bytes to keep (0: no rule needs this type's payload, and
+ * then nothing is read; user space sets it from the rules, see snaplen.py).  Read at exit:
+ * for a receive, what the kernel wrote, cut to the return value.  For a send, the buffer as
+ * it is when the call returns, which another thread of the sender may have changed after
+ * the kernel copied it (a Phantom-style race: what is shown need not be what was sent;
+ * issue 14). */
+#define SNAPLEN_MAX 256
+BPF_ARRAY(snaplen_of, u32, NTYPES);
+static __always_inline void payload(struct evt *e, u32 i, u64 ptr, s64 len) {
+    u32 t = e->type;
+    u32 *sl = snaplen_of.lookup(&t);
+    if (!sl || !*sl || i >= NSTR)
+        return;
+    u64 n = (u64)len;
+    if (n > *sl)
+        n = *sl;
+    if (n > SNAPLEN_MAX)
+        n = SNAPLEN_MAX;
+    asm volatile("" : "+r"(n));
+    e->slen[i] = 0;
+    if (n > 0 && bpf_probe_read_user(e->s[i], n & (2 * SNAPLEN_MAX - 1), (const void *)ptr) == 0)
+        e->slen[i] = n;
+    if (e->nstr < i + 1)
+        e->nstr = i + 1;
+}
+#define PAYLOAD(e, i, ptr, len) payload((e), (i), (u64)(ptr), (s64)(len))
+
+/* Sends: the payload read at syscall entry (where the rules at start need it: an enter
+ * tracepoint of that syscall only, ENTER_PAYLOAD_<name>), kept by thread until the exit
+ * program takes it.  This narrows the race: a thread of the sender can still change the
+ * buffer between this read and the kernel's copy, but not for the whole time the call
+ * blocks (a send on a full socket).  Without an entry read (rules loaded later) the exit
+ * program reads the buffer as it is then. */
+struct pstash { u32 len; u32 type; char data[SNAPLEN_MAX]; };
+BPF_PERCPU_ARRAY(pstash_scratch, struct pstash, 1);
+BPF_TABLE("lru_hash", u64, struct pstash, payload_stash, 4096);
+
+static __always_inline void payload_enter(u32 type, u64 ptr, u64 len) {
+    u32 *sl = snaplen_of.lookup(&type);
+    u32 zero = 0;
+    struct pstash *p = pstash_scratch.lookup(&zero);
+    if (!sl || !*sl || !p || IS_SELF())
+        return;
+    u64 n = len;
+    if (n > *sl)
+        n = *sl;
+    if (n > SNAPLEN_MAX)
+        n = SNAPLEN_MAX;
+    asm volatile("" : "+r"(n));
+    p->len = 0;
+    p->type = type;
+    if (n > 0 && bpf_probe_read_user(p->data, n & (2 * SNAPLEN_MAX - 1), (const void *)ptr) == 0)
+        p->len = n;
+    u64 id = bpf_get_current_pid_tgid();
+    payload_stash.update(&id, p);
+}
+
+/* Called for every exit of a send (also a failed one: its entry stash must go). */
+static __always_inline void payload_sent(struct evt *e, u32 i, u64 ptr, s64 ret) {
+    u64 id = bpf_get_current_pid_tgid();
+    struct pstash *p = payload_stash.lookup(&id);
+    if (!p) {
+        if (ret >= 0)
+            payload(e, i, ptr, ret);
+        return;
+    }
+    if (ret < 0 || p->type != e->type) {      /* (a stash older than this capture's start) */
+        payload_stash.delete(&id);
+        if (ret >= 0)
+            payload(e, i, ptr, ret);
+        return;
+    }
+    u64 n = p->len;
+    if ((u64)ret < n)
+        n = ret < 0 ? 0 : (u64)ret;
+    if (n > SNAPLEN_MAX)
+        n = SNAPLEN_MAX;
+    asm volatile("" : "+r"(n));
+    if (i < NSTR) {
+        e->slen[i] = 0;
+        if (n > 0 && bpf_probe_read_kernel(e->s[i], n & (2 * SNAPLEN_MAX - 1), p->data) == 0)
+            e->slen[i] = n;
+        if (e->nstr < i + 1)
+            e->nstr = i + 1;
+    }
+    payload_stash.delete(&id);
+}
+#define PAYLOAD_SENT(e, i, ptr, len) payload_sent((e), (i), (u64)(ptr), (s64)(len))
+
+#ifdef ENTER_PAYLOAD_sendto
+TRACEPOINT_PROBE(syscalls, sys_enter_sendto) {
+    payload_enter(EV_SENDTO, (u64)args->buff, (u64)args->len);
+    return 0;
+}
+#endif
+
+/* The first iovec of a user msghdr: its base and length. */
+static __always_inline void msg_first_iov(u64 msg, u64 *base, u64 *len) {
+    u64 iov = 0, v[2] = {0, 0};
+    bpf_probe_read_user(&iov, 8, (void *)(msg + 16));
+    if (iov && bpf_probe_read_user(v, sizeof(v), (void *)iov) == 0) {
+        *base = v[0];
+        *len = v[1];
+    }
+}
+
+#ifdef ENTER_PAYLOAD_sendmsg
+TRACEPOINT_PROBE(syscalls, sys_enter_sendmsg) {
+    u64 base = 0, len = 0;
+    msg_first_iov((u64)args->msg, &base, &len);
+    if (base)
+        payload_enter(EV_SENDMSG, base, len);
+    return 0;
+}
+#endif
+
 #ifdef WANT_connect
 /* connect: the remote address as passed; the local end as the kernel bound it (a[3] = the
- * socket when its local port is known, a[4] = IPv4 address, a[5] = port, slot 1 = IPv6). */
+ * socket when its local port is known, a[4] = IPv4 address, a[5] = port, slot 1 = IPv6);
+ * a[1] = 1 << 32 | socket type << 16 | protocol, from the socket itself: a socket made
+ * before the capture, or whose socket() record was not needed, is otherwise known only from
+ * /proc, which a short-lived process has left by the time user space looks. */
 int sx_connect(struct bpf_raw_tracepoint_args *ctx) {
     PLAIN_EXIT_BEGIN(EV_CONNECT)
     s64 fd = (s64)(s32)sys_arg(regs, 0);
@@ -934,7 +1130,10 @@ int sx_connect(struct bpf_raw_tracepoint_args *ctx) {
     BYTES(e, 0, sys_arg(regs, 1), sys_arg(regs, 2));
     u64 sk = fd_sock(fd);
     if (sk) {
-        u16 family = 0, port = 0;
+        u16 family = 0, port = 0, type = 0, proto = 0;
+        bpf_probe_read_kernel(&type, 2, (void *)(sk + OFF_SK_TYPE));
+        bpf_probe_read_kernel(&proto, 2, (void *)(sk + OFF_SK_PROTOCOL));
+        e->a[1] = (1ULL << 32) | ((u64)type << 16) | proto;
         bpf_probe_read_kernel(&family, 2, (void *)(sk + OFF_SKC_FAMILY));
         bpf_probe_read_kernel(&port, 2, (void *)(sk + OFF_SKC_NUM));
         if (port && family == 2) {
@@ -951,6 +1150,57 @@ int sx_connect(struct bpf_raw_tracepoint_args *ctx) {
             e->a[5] = port;
         }
     }
+    PLAIN_EXIT_END()
+}
+#endif
+
+#if defined(WANT_sendmsg) || defined(WANT_recvmsg)
+/* sendmsg/recvmsg: a[0] = fd, a[1] = bytes in the iovecs (up to MSG_IOVS of them), a[2] =
+ * the socket's local end; slot 0 = msg_name (for recvmsg as the kernel wrote it back, its
+ * length updated), slot 1 = the payload of the first iovec, cut to the return value. */
+#define MSG_IOVS 8
+struct umsghdr { u64 name; s32 namelen; s32 pad; u64 iov; u64 iovlen; };
+static __always_inline void msg_record(struct evt *e, struct sysregs *regs, long ret) {
+    s64 fd = (s64)(s32)sys_arg(regs, 0);
+    struct umsghdr h = {};
+    bpf_probe_read_user(&h, sizeof(h), (void *)sys_arg(regs, 1));
+    e->a[0] = (u64)fd;
+    e->a[2] = sock_local(fd);
+    u64 total = 0, base = 0, first = 0;
+    #pragma unroll
+    for (int i = 0; i < MSG_IOVS; i++) {
+        if (i >= h.iovlen)
+            break;
+        u64 v[2] = {0, 0};
+        bpf_probe_read_user(v, sizeof(v), (void *)(h.iov + 16 * i));
+        if (i == 0) {
+            base = v[0];
+            first = v[1];
+        }
+        total += v[1];
+    }
+    e->a[1] = total;
+    BYTES(e, 0, h.name, ret >= 0 ? h.namelen : 0);
+    u64 n = ret >= 0 && (u64)ret < first ? (u64)ret : first;
+    if (e->type == EV_SENDMSG)
+        PAYLOAD_SENT(e, 1, base, ret >= 0 ? (s64)n : ret);
+    else if (ret >= 0 && base)
+        PAYLOAD(e, 1, base, n);
+}
+#endif
+
+#ifdef WANT_sendmsg
+int sx_sendmsg(struct bpf_raw_tracepoint_args *ctx) {
+    PLAIN_EXIT_BEGIN(EV_SENDMSG)
+    msg_record(e, regs, ret);
+    PLAIN_EXIT_END()
+}
+#endif
+
+#ifdef WANT_recvmsg
+int sx_recvmsg(struct bpf_raw_tracepoint_args *ctx) {
+    PLAIN_EXIT_BEGIN(EV_RECVMSG)
+    msg_record(e, regs, ret);
     PLAIN_EXIT_END()
 }
 #endif

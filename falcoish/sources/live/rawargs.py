@@ -37,6 +37,8 @@ def values(rec: bytes, hdr: tuple[Any, ...], decoder: Decoder) -> dict[str, Any]
             elif kind == "i64" and v >= 1 << 63:
                 v -= 1 << 64
             out[name] = v
+        elif kind == "buf" and idx >= hdr[6]:
+            continue                    # payload not captured (no rule needs it): no `data`
         else:
             n = hdr[7 + idx] if idx < hdr[6] else 0
             raw = rec[STR0 + idx * STR_SZ: STR0 + idx * STR_SZ + n]

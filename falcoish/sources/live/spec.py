@@ -9,15 +9,18 @@ field list given here (scalars fill a[0], a[1]... in order, strings s[0], s[1]..
 Field kinds: `fd`/`i32` (int, sign-extended from 32 bits), `u32`, `i64`, `u64`, `str` (user
 string), `sockaddr` (bytes at a pointer, length in another tracepoint field), `xsockaddr`
 (sockaddr the kernel writes back, read at exit through an `int *` length), `xfds` (the int[2]
-of pipe/pipe2, read at exit).  Names starting with `_` are internal (not Falco parameters).
+of pipe/pipe2, read at exit), `buf` (an I/O payload read at exit, at most `snaplen` bytes and
+never more than the syscall returned, only while a rule needs it: see snaplen.py), `sklocal`
+(a scalar: the local end of the socket behind the `fd` field, read from the kernel's socket at
+exit).  Names starting with `_` are internal (not Falco parameters).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-SCALAR_KINDS = frozenset(("fd", "i32", "u32", "i64", "u64"))
-SLOT_KINDS = frozenset(("str", "sockaddr", "xsockaddr", "xfds"))
+SCALAR_KINDS = frozenset(("fd", "i32", "u32", "i64", "u64", "sklocal"))
+SLOT_KINDS = frozenset(("str", "sockaddr", "xsockaddr", "xfds", "buf"))
 
 
 @dataclass(frozen=True)
@@ -159,19 +162,30 @@ _NET = [
     _sc("bind", [F("fd", "fd"), F("addr", "sockaddr", "umyaddr", "addrlen")], "res addr fd"),
     _sc("listen", [F("fd", "fd"), F("backlog", "i32"), F("_sk", "u64"), F("_lport", "u64")],
         "res fd backlog", special=True),
-    _sc("connect", [F("fd", "fd"), F("_r1", "u64"), F("_r2", "u64"), F("_sk", "u64"),
+    _sc("connect", [F("fd", "fd"), F("_sktype", "u64"), F("_r2", "u64"), F("_sk", "u64"),
                     F("_saddr4", "u64"), F("_lport", "u64"),
-                    F("_addr", "sockaddr", "uservaddr", "addrlen"), F("_saddr6", "str")],
+                    F("_addr", "sockaddr", "uservaddr", "addrlen"), F("_saddr6", "sockaddr")],
         "res tuple fd addr", special=True),
     _sc("accept", [F("_lfd", "fd", "fd"), F("_peer", "xsockaddr", "upeer_sockaddr", "upeer_addrlen")],
         "fd tuple queuepct queuelen queuemax", ret="fd"),
     _sc("accept4", [F("_lfd", "fd", "fd"), F("flags", "i32"),
                     F("_peer", "xsockaddr", "upeer_sockaddr", "upeer_addrlen")],
         "fd tuple queuepct queuelen queuemax flags", ret="fd"),
-    _sc("sendto", [F("fd", "fd"), F("size", "u64", "len"), F("_addr", "sockaddr", "addr", "addr_len")],
+    _sc("sendto", [F("fd", "fd"), F("size", "u64", "len"), F("_addr", "sockaddr", "addr", "addr_len"),
+                   F("data", "buf", "buff"), F("_local", "sklocal", "fd")],
         "res data fd size tuple"),
-    _sc("recvfrom", [F("fd", "fd"), F("size", "u64"), F("_addr", "xsockaddr", "addr", "addr_len")],
+    _sc("recvfrom", [F("fd", "fd"), F("size", "u64"), F("_addr", "xsockaddr", "addr", "addr_len"),
+                     F("data", "buf", "ubuf"), F("_local", "sklocal", "fd")],
         "res data tuple fd size"),
+    # read: attached only when a rule names it (it is the busiest syscall there is); its
+    # payload is copied only when a rule reads it.  (write is not offered: the default rules
+    # read write payloads in containers, which the kernel filter cannot narrow yet.)
+    _sc("read", [F("fd", "fd"), F("size", "u64", "count"), F("data", "buf", "buf")], "res data fd size"),
+    # sendmsg/recvmsg: handwritten (the address and the first buffer sit in a user msghdr)
+    _sc("sendmsg", [F("fd", "fd"), F("size", "u64"), F("_local", "sklocal", "fd"),
+                    F("_addr", "sockaddr"), F("data", "buf")], "res data fd size tuple", special=True),
+    _sc("recvmsg", [F("fd", "fd"), F("size", "u64"), F("_local", "sklocal", "fd"),
+                    F("_addr", "sockaddr"), F("data", "buf")], "res size data tuple fd", special=True),
     _sc("close", [F("fd", "fd")], "res fd"),
     _sc("dup", [F("oldfd", "fd", "fildes")], "res oldfd"),
     _sc("dup2", [F("oldfd", "fd"), F("newfd", "fd")], "res oldfd newfd"),
@@ -201,7 +215,7 @@ FD_STATE = frozenset(("open", "openat", "openat2", "creat", "close", "socket", "
 PROC_STATE = frozenset(("chdir", "fchdir", "setuid", "setgid", "setresuid", "setresgid"))
 FD_USERS = FD_STATE | frozenset((
     "unlinkat", "renameat", "renameat2", "linkat", "symlinkat", "fchmod", "fchmodat", "mkdirat",
-    "fchdir", "setns", "finit_module", "mmap", "listen", "sendto", "recvfrom", "bpf",
+    "fchdir", "setns", "finit_module", "mmap", "listen", "sendto", "recvfrom", "sendmsg", "recvmsg", "read", "bpf",
     "userfaultfd", "execveat"))
 
 TYPE_NUMBERS: dict[str, int] = {name: i + 1 for i, name in enumerate(list(SYSCALLS) + list(INTERNAL))}
@@ -216,13 +230,17 @@ OPEN_TYPES = frozenset(("open", "openat", "openat2", "creat"))
 FD_CREATORS = OPEN_TYPES | frozenset(("socket", "accept", "accept4", "dup", "dup2", "dup3",
                                       "memfd_create", "userfaultfd", "bpf"))
 PIPES = frozenset(("pipe", "pipe2"))
+# Syscalls with an I/O payload (`buf` field): its bytes are read only while a rule needs them.
+DATA_TYPES = frozenset(sc.type for sc in SYSCALLS.values() if any(f.kind == "buf" for f in sc.fields))
+# Those whose payload comes from the caller (read at entry where possible, see probe.c).
+SEND_TYPES = frozenset(("sendto", "sendmsg"))
 # Handlers that need data from syscall entry (the stash path) or are written in probe.c.
 ENTER_TYPES = ALWAYS
-HANDWRITTEN_EXIT = frozenset(("openat2", "connect", "listen"))
+HANDWRITTEN_EXIT = frozenset(("openat2", "connect", "listen", "sendmsg", "recvmsg"))
 
 # x86_64 syscall numbers (a stable ABI) of the syscalls read at exit.
 SYSCALL_NR_X86_64: dict[str, int] = {
-    "open": 2, "openat": 257, "openat2": 437, "creat": 85, "unlink": 87, "unlinkat": 263,
+    "read": 0, "open": 2, "openat": 257, "openat2": 437, "creat": 85, "unlink": 87, "unlinkat": 263,
     "rmdir": 84, "rename": 82, "renameat": 264, "renameat2": 316, "link": 86, "linkat": 265,
     "symlink": 88, "symlinkat": 266, "chmod": 90, "fchmod": 91, "fchmodat": 268, "mkdir": 83,
     "mkdirat": 258, "mount": 165, "umount2": 166, "chdir": 80, "fchdir": 81, "setuid": 105,
@@ -230,7 +248,7 @@ SYSCALL_NR_X86_64: dict[str, int] = {
     "init_module": 175, "finit_module": 313, "bpf": 321, "unshare": 272, "setns": 308,
     "userfaultfd": 323, "memfd_create": 319, "mprotect": 10, "mmap": 9,
     "process_vm_writev": 311, "socket": 41, "bind": 49, "listen": 50, "connect": 42,
-    "accept": 43, "accept4": 288, "sendto": 44, "recvfrom": 45, "close": 3, "dup": 32,
+    "accept": 43, "accept4": 288, "sendto": 44, "recvfrom": 45, "sendmsg": 46, "recvmsg": 47, "close": 3, "dup": 32,
     "dup2": 33, "dup3": 292, "pipe": 22, "pipe2": 293,
 }
 # Argument positions of syscalls without a syscalls:sys_enter_* tracepoint to read them from
@@ -241,9 +259,14 @@ ARG_INDEX_FALLBACK: dict[str, dict[str, int]] = {
 }
 
 
+# Attached only for rules that name them: a rule for every event type does not bring them in.
+EXPLICIT_ONLY = frozenset(("read",))
+IMPLICIT: frozenset[str] = SUPPORTED - EXPLICIT_ONLY
+
+
 def capture_set(wanted: set[str] | frozenset[str] | None) -> frozenset[str]:
-    """The syscalls to attach for `wanted` event types (None = all supported)."""
-    want = SUPPORTED if wanted is None else frozenset(wanted) & SUPPORTED
+    """The syscalls to attach for `wanted` event types (None = all, but EXPLICIT_ONLY)."""
+    want = IMPLICIT if wanted is None else frozenset(wanted) & SUPPORTED
     attach = (want - {PROCEXIT}) | ALWAYS | PROC_STATE
     if want & FD_USERS:
         attach |= FD_STATE

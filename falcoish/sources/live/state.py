@@ -24,6 +24,7 @@ import posixpath
 from typing import Any, Callable
 
 from . import containers, procscan
+from .exefile import exe_writable, overlay_layer
 from .procscan import ProcData
 
 Section = dict[str, Any]
@@ -38,7 +39,6 @@ CLONE_NEWPID = 0x20000000
 O_CLOEXEC = 0o2000000
 O_DIRECTORY = 0o200000
 UNSET = 0xFFFFFFFF
-CAP_DAC_OVERRIDE_BIT = 1 << 1
 
 TYPECHARS = {"file": "f", "directory": "d", "ipv4": "4", "ipv6": "6", "unix": "u", "pipe": "p",
              "event": "e", "signalfd": "s", "eventpoll": "l", "inotify": "i", "timerfd": "t",
@@ -359,8 +359,14 @@ class StateTable:
         return data.vtid if data is not None and data.vtid else tid
 
     def on_exec(self, t: Thread, comm: str, argv: list[str], env: list[str] | None,
-                filename: str, uid: int, gid: int, fd_path: Callable[[str], str | None]) -> Thread:
-        """Successful execve/execveat: the thread now runs the new program."""
+                filename: str, uid: int, gid: int, fd_path: Callable[[str], str | None],
+                caps: tuple[int, int, int] | None = None,
+                container: tuple[str, str, str] | None | bool = False) -> Thread:
+        """Successful execve/execveat: the thread now runs the new program.  `caps`: the
+        capabilities the kernel gave it at exec (from the event), which win over /proc's: the
+        process may be gone, or have changed them since, by the time /proc is read.
+        `container`: the container its cgroup showed at exec (None: none; False: unknown),
+        used when /proc is gone; a container found there wins over the one from fork."""
         p = t.proc
         if t.tid != p.pid:
             # A non-leader thread exec'd: it takes over the leader's tid.
@@ -379,14 +385,17 @@ class StateTable:
             p.exe, p.args = "", []
         if env is not None:
             p.env = env
-        self._refresh_exe(p, t, filename, uid, gid, fd_path)
+        self._refresh_exe(p, t, filename, uid, gid, fd_path, container)
+        if caps is not None:
+            t.caps = caps
         for num in [n for n, sec in p.fds.items() if sec.get("flags", 0) & O_CLOEXEC]:
             del p.fds[num]
         self.touch_process(p)
         return t
 
     def _refresh_exe(self, p: Process, t: Thread, filename: str, uid: int, gid: int,
-                     fd_path: Callable[[str], str | None]) -> None:
+                     fd_path: Callable[[str], str | None],
+                     container: tuple[str, str, str] | None | bool = False) -> None:
         data = self._read(p.pid, p.pid)
         if data is not None and data.exepath:
             p.exepath = data.exepath
@@ -395,8 +404,10 @@ class StateTable:
             t.uid, t.gid, t.caps = data.uid, data.gid, data.caps
             p.tty, p.sid, p.pgid, p.vpgid = data.tty, data.sid, data.pgid, data.vpgid
             p.loginuid = -1 if data.loginuid == UNSET else data.loginuid
-            if data.container_read:     # (else it exited first: the container from fork stands)
+            if data.container_read:
                 p.container = containers.container_section(data.container)
+            elif isinstance(container, tuple):   # it exited first: the kernel's, at exec
+                p.container = containers.container_section(container)
             p.exe_writable = exe_writable(data)
             p.exe_upper, p.exe_lower = overlay_layer(p.pid, data.exepath, p.container)
             return
@@ -409,6 +420,13 @@ class StateTable:
             p.exe_memfd = False
         p.exe_ino = p.exe_ctime = p.exe_mtime = 0
         t.uid, t.gid = uid, gid
+        if isinstance(container, tuple):    # else the container from fork stands
+            p.container = containers.container_section(container)
+        # Not the old program's flags: the layer is found through the parent's mounts (exec
+        # keeps the mount namespace; the parent is the nearest live process sharing it).
+        p.exe_writable = False
+        p.exe_upper, p.exe_lower = overlay_layer(p.ppid, p.exepath, p.container) if p.ppid > 0 \
+            else (False, False)
 
     def on_exit(self, t: Thread) -> None:
         self.defer_exit(t.tid)
@@ -463,51 +481,3 @@ class StateTable:
         if cwd != p.cwd:
             p.cwd = cwd
             self.touch_process(p)
-
-
-def exe_writable(data: ProcData) -> bool:
-    """Best effort: the exe's mode bits against the effective ids (root with DAC override: yes)."""
-    if not data.exe_mode:
-        return False
-    if data.uid == 0 and data.caps[2] & CAP_DAC_OVERRIDE_BIT:
-        return True
-    if data.uid == data.exe_uid:
-        return bool(data.exe_mode & 0o200)
-    if data.gid == data.exe_gid:
-        return bool(data.exe_mode & 0o020)
-    return bool(data.exe_mode & 0o002)
-
-
-def overlay_layer(pid: int, exepath: str, container: Section) -> tuple[bool, bool]:
-    """(upper, lower): is the exe in the writable overlay layer of the process' root fs?"""
-    if container.get("id", "host") == "host" or not exepath.startswith("/"):
-        return False, False
-    try:
-        with open(f"/proc/{pid}/mountinfo") as fh:
-            lines = fh.read().splitlines()
-    except OSError:
-        return False, False
-    best: tuple[int, str, str] | None = None
-    for line in lines:
-        left, _, right = line.partition(" - ")
-        parts, rparts = left.split(), right.split()
-        if len(parts) < 5 or len(rparts) < 3:
-            continue
-        mnt = parts[4]
-        if exepath == mnt or exepath.startswith(mnt.rstrip("/") + "/"):
-            if best is None or len(mnt) > best[0]:
-                best = (len(mnt), mnt, line)
-    if best is None:
-        return False, False
-    _, mnt, line = best
-    fields = line.partition(" - ")[2].split()
-    if fields[0] != "overlay":
-        return False, False
-    upper = ""
-    for opt in fields[2].split(","):
-        if opt.startswith("upperdir="):
-            upper = opt[len("upperdir="):]
-    if not upper:
-        return False, True
-    inside = exepath[len(mnt.rstrip("/")):]
-    return (True, False) if os.path.lexists(upper + inside) else (False, True)
