@@ -64,6 +64,7 @@ RULES = [
     "Find AWS Credentials",
     "Set Setuid or Setgid bit",
     "Linux Kernel Module Injection Detected",
+    "User mgmt binaries",
 ]
 
 ALERT_WAIT = 10.0        # seconds an alert may take to arrive
@@ -678,6 +679,27 @@ def test_kernel_module_near_miss_of_a_process_gone_before_falcoish_sees_its_exec
 # --------------------------------------------------------------------------------------------
 # falco-incubating_rules.yaml
 # --------------------------------------------------------------------------------------------
+
+def test_user_mgmt_binaries_run_on_the_host(env: Env) -> None:
+    """A host-only rule (`not container`): a shadow-utils program run on the host.  It never
+    fired here while every host process was taken for a container (issue 13).  Near misses:
+    `chage -l` (listing is excluded by the rule) and the same program in a (fake docker)
+    container."""
+    from tests.fakecgroup import RuntimeCgroup, unavailable
+    if (why := unavailable()) is not None:
+        pytest.skip(why)
+    rule = "User mgmt binaries"
+    miss_list = env.marker("chagel")
+    run(["chage", "-l", miss_list])
+    miss_ct = env.marker("inct")
+    with RuntimeCgroup("docker") as cg:
+        cg.run(["pwck", "-r", f"/nonexistent-{miss_ct}"])
+    m = env.marker("pwck")
+    run(["pwck", "-r", f"/nonexistent-{m}"])
+    f = fields(env.falco.wait_alert(rule, m))
+    assert f["proc.name"] == "pwck" and f["container.id"] == "host"
+    env.assert_silent(rule, miss_list, miss_ct)
+
 
 def test_delete_or_rename_shell_history(env: Env) -> None:
     rule = "Delete or rename shell history"
