@@ -68,10 +68,14 @@ class Judge:
         self.args = (ctypes.c_uint64 * 2)(0, 0)
         self.lib = bcc.libbcc.lib
         self.scratch_fd = self.lib.bpf_table_fd(bpf.module, b"scratch")
+        self.tables: FilterTables | None = None
 
     def install(self, plans: dict[str, Any]) -> None:
-        tables = FilterTables(self.bpf)
-        tables.install({t: encode(plans[t], Policy(filter=True)) for t in plans})
+        """Make `plans` the live filter (a later install goes to the other bank, which holds
+        nothing of the earlier one, as a reload does)."""
+        if self.tables is None:
+            self.tables = FilterTables(self.bpf)
+        self.tables.install({t: encode(plans[t], Policy(filter=True)) for t in plans})
 
     def passes(self, rec: bytes, comm: bytes | None) -> bool:
         bpf = self.bpf
@@ -133,3 +137,31 @@ def test_kernel_verdicts_equal_python_and_rule_matches_pass(judge: Judge, corpus
                 matched += 1
                 assert got, (t, ev.fd, ev.args)
     assert checked > 2000 and matched > 200 and dropped > 500, (checked, matched, dropped)
+
+
+def test_kernel_payload_prefix_verdicts(judge: Judge) -> None:
+    """Byte-prefix tests on write payloads (NULs, bytes >= 0x80, short and unread payloads,
+    negations): the kernel's verdict equals Python's, and every record a rule matches passes."""
+    from .test_kernel_filter import PAYLOAD_RULES, payload_records
+    import tempfile
+    with tempfile.NamedTemporaryFile("w", suffix=".yaml", delete=False, encoding="utf-8") as fh:
+        fh.write(PAYLOAD_RULES)
+    ruleset = load_rules([fh.name]).ruleset
+    types = ("write", "pwrite64", "writev", "pwritev", "sendto")      # (sendto: the payload in slot 1)
+    plans = plan_for(ruleset, frozenset(types))
+    judge.install(plans)
+    checked = matched = dropped = 0
+    for t in types:
+        rng = random.Random(sum(map(ord, t)) + 7)
+        dec = decoder()
+        for rec, comm in payload_records(t, rng, 300):
+            ev = user_event(dec, rec, None)
+            expected = passes(plans[t].dnf, RecordValues(rec, comm))
+            got = judge.passes(rec, comm)
+            assert got == expected, (t, rec[HEADER_SIZE:HEADER_SIZE + 80], comm, expected)
+            checked += 1
+            dropped += not got
+            if ev is not None and any(r.matches(ev) for r in ruleset.rules_for(t)):
+                matched += 1
+                assert got, (t, ev.args)
+    assert checked == 1500 and matched > 200 and dropped > 200, (checked, matched, dropped)

@@ -22,9 +22,11 @@ from __future__ import annotations
 import os
 import shutil
 import signal
+import subprocess
 import sys
 import tempfile
 import textwrap
+import time
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -328,3 +330,96 @@ def test_zz_falcoish_still_running(net_env: Env) -> None:
     assert net_env.falco.proc.poll() is None, net_env.falco.stderr[-20:]
     assert not net_env.falco.bad_lines
 
+
+
+# -- "ELF binary written in a container" (TRC-9): the write family, live ------------------------
+
+ELF_RULE = "ELF binary written in a container"
+# Opens a new file (mode 0644: no "executable file created" rule), writes argv[2] (hex) and
+# 200 zero bytes with the syscall argv[3] names, and exits at once: falcoish cannot ask /proc.
+WRITE = """
+import os, sys
+path, data, how = sys.argv[1], bytes.fromhex(sys.argv[2]) + bytes(200), sys.argv[3]
+fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+if how == "write":
+    os.write(fd, data)
+elif how == "pwrite64":
+    os.pwrite(fd, data, 0)
+elif how == "writev":
+    os.writev(fd, [data[:8], data[8:]])
+else:
+    os.pwritev(fd, [data[:8], data[8:]], 0)
+os._exit(0)
+"""
+ELF = "7f454c460201010000"
+
+
+@pytest.fixture(scope="module")
+def defaults_env() -> Iterator[Env]:
+    """`falcoish run` with the default rules (nothing else), as a user starts it."""
+    from falcoish.sources.live.capture import check_live_support
+    from tests.fakecgroup import unavailable
+    reason = check_live_support() or unavailable()
+    if reason is not None:
+        pytest.skip(reason)
+    exe = Path(sys.executable).with_name("falcoish")
+    base = [str(exe)] if exe.exists() else [sys.executable, "-m", "falcoish.cli.main"]
+    falco = Falcoish([*base, "run", "--json", "--rule-matching", "all", "-M", "600"])
+    work = Path(tempfile.mkdtemp(prefix="falcoish-live-write-"))
+    try:
+        falco.wait_started(START_WAIT)
+        yield Env(falco, work)
+    finally:
+        falco.stop()
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def test_default_rules_need_no_type_live_capture_lacks(defaults_env: Env) -> None:
+    assert not [s for s in defaults_env.falco.stderr if "live capture does not provide" in s], \
+        [s for s in defaults_env.falco.stderr if "does not provide" in s]
+
+
+@pytest.mark.parametrize("how", ["write", "pwrite64", "writev", "pwritev"])
+def test_elf_written_in_a_container(defaults_env: Env, how: str) -> None:
+    """A process in a (fake) docker container writes a file starting with the ELF magic and
+    exits: the alert names the file.  Near misses first: the same write on the host, other
+    bytes in the container, the ELF write to /dev/shm (left to other rules)."""
+    from tests.fakecgroup import RuntimeCgroup
+    env = defaults_env
+    code = textwrap.dedent(WRITE)
+    on_host = env.marker("elfhost")
+    proc = run([sys.executable, "-c", code, str(env.work / on_host), ELF, how])
+    assert proc.returncode == 0, proc.stderr
+    other, shm, m = env.marker("notelf"), env.marker("elfshm"), env.marker("elf" + how)
+    shm_path = Path("/dev/shm") / shm
+    try:
+        with RuntimeCgroup("docker") as cg:
+            for path, data in ((env.work / other, "7f454c"), (env.work / (other + "b"), "454c467f"),
+                               (shm_path, ELF), (env.work / m, ELF)):
+                proc = cg.run([sys.executable, "-c", code, str(path), data, how])
+                assert proc.returncode == 0, proc.stderr
+            f = fields(env.falco.wait_alert(ELF_RULE, m))
+    finally:
+        shm_path.unlink(missing_ok=True)
+    assert f["fd.name"] == str(env.work / m) and f["evt.type"] == how, f
+    assert f["container.id"] == cg.id, f
+    env.assert_silent(ELF_RULE, on_host, other, shm)
+
+
+FLOOD_RULE = "Falco internal: syscall flood"
+
+
+def test_a_write_flood_filtered_in_the_kernel_is_no_syscall_flood(defaults_env: Env) -> None:
+    """`dd bs=64` to /dev/null makes millions of writes a second, all dropped in the kernel:
+    an ordinary program, not an attempt to blind the capture (before, capturing writes made
+    it a Critical "syscall flood").  An open+close flood of the same length still is one."""
+    env = defaults_env
+    dd = subprocess.Popen(["dd", "if=/dev/zero", "of=/dev/null", "bs=64"], stderr=subprocess.DEVNULL)
+    opener = subprocess.Popen([sys.executable, "-c", "import os, time\nt = time.time() + 4\n"
+                               "while time.time() < t:\n    os.close(os.open('/dev/null', os.O_RDONLY))"])
+    time.sleep(4)
+    dd.kill()
+    dd.wait()
+    opener.wait(30)
+    env.falco.wait_alert(FLOOD_RULE, f"pid {opener.pid} ", timeout=15)
+    assert not env.falco.matching(FLOOD_RULE, f"pid {dd.pid} ")

@@ -61,7 +61,8 @@ def test_payload_read_only_in_the_exit_programs_of_payload_types() -> None:
     source, _missing, _plain = kernel.build_source({"openat", "close", "recvfrom"}, offsets=[])
     openat = source[source.index("int sx_openat("):]
     assert "PAYLOAD" not in openat[:openat.index("PLAIN_EXIT_END")]
-    assert spec.DATA_TYPES == {"read", "recvfrom", "sendto", "recvmsg", "sendmsg"}
+    assert spec.DATA_TYPES == {"read", "recvfrom", "sendto", "recvmsg", "sendmsg", "write", "pwrite64", "writev",
+                               "pwritev"}
 
 
 def test_send_payloads_are_read_at_entry_only_where_the_rules_need_them() -> None:
@@ -78,3 +79,25 @@ def test_send_payloads_are_read_at_entry_only_where_the_rules_need_them() -> Non
 def test_read_is_attached_only_when_a_rule_names_it() -> None:
     assert "read" not in spec.capture_set(None)                 # a rule for every type
     assert "read" in spec.capture_set({"read"}) and "read" not in spec.capture_set({"openat"})
+
+
+def test_write_payloads_are_read_at_entry_when_a_rule_reads_them(tmp_path: Path) -> None:
+    """The write family's payload is the caller's: read at entry (as a send's), and only for
+    the types whose rules read it (the default rules' TRC-9 reads all four)."""
+    index = {"fd": 0, "buf": 1, "count": 2}
+    assert "PAYLOAD_SENT(e, 0, arg1, ret);" in kernel.gen_exit_program(spec.SYSCALLS["write"], index)
+    rs = ruleset(tmp_path, ("evt.type in (write, writev) and evt.buffer bstartswith 7f454c46", "%fd.name"),
+                 ("evt.type = pwrite64 and fd.name = /etc/passwd", "%fd.name"))
+    wanted = snaplen.payload_types(rs, spec.SUPPORTED)          # type: ignore[arg-type]
+    assert wanted == {"write", "writev"}
+    source, missing, plain = kernel.build_source({"write", "writev", "pwrite64"}, offsets=[], entry_payloads=wanted)
+    assert "#define ENTER_PAYLOAD_write 1" in source and "#define ENTER_PAYLOAD_writev 1" in source
+    assert "ENTER_PAYLOAD_pwrite64 1" not in source and not missing
+    assert {"write", "writev", "pwrite64"} <= set(plain)
+
+
+def test_the_write_family_is_attached_only_when_a_rule_names_it() -> None:
+    for name in ("write", "pwrite64", "writev", "pwritev"):
+        assert name not in spec.capture_set(None) and name not in spec.capture_set({"openat"})
+        assert name in spec.capture_set({name})
+    assert spec.SYSCALL_ALIASES_X86_64["pwritev"] == (328,)     # pwritev2 is reported as pwritev

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Protocol
 
-from .ir import DNF, IntTest, StrTest, Test, Untestable
+from .ir import DNF, IntTest, StrTest, Test, Untestable, atoms, value_bytes
 
 
 class Values(Protocol):
@@ -27,17 +27,25 @@ class Values(Protocol):
         string a needle not found in them is unknown."""
 
 
-def holds(test: Test, values: Values) -> bool | None:
-    """True/False, or None when unknown."""
+def holds(test: Test, values: Values, paymin: int = 0) -> bool | None:
+    """True/False, or None when unknown.  `paymin`: the longest payload prefix the filter
+    tests on this test's view (the probe's rule: a shorter payload leaves them all unknown)."""
     if isinstance(test, StrTest):
         s = values.string(test.view)
         if s is None:
             return None
-        if (s in _encoded(test.eq) or any(s.startswith(p) for p in _encoded(test.prefix))
-                or any(s.endswith(p) for p in _encoded(test.suffix))):
+        view = test.view
+        if view.startswith("pay"):
+            # a payload shorter than the longest prefix is unknown (the probe's rule, kfilter.c)
+            prefixes = _encoded(view, test.prefix)
+            if len(s) < max(paymin, *map(len, prefixes)) or test.eq or test.suffix or test.contains:
+                return None
+            return any(s.startswith(p) for p in prefixes)
+        if (s in _encoded(view, test.eq) or any(s.startswith(p) for p in _encoded(view, test.prefix))
+                or any(s.endswith(p) for p in _encoded(view, test.suffix))):
             return True
         window = values.window()
-        needles = _encoded(test.contains)
+        needles = _encoded(view, test.contains)
         if any(0 <= s.find(p) < window for p in needles):
             return True
         if not needles or len(s) <= window:
@@ -60,6 +68,11 @@ def holds(test: Test, values: Values) -> bool | None:
 def passes(dnf: DNF, values: Values) -> bool:
     """Would the probe send this event?"""
     memo: dict[Test, bool | None] = {}
+    paymin: dict[str, int] = {}
+    for test in atoms(dnf):
+        if isinstance(test, StrTest) and test.view.startswith("pay"):
+            longest = max((len(p) for p in _encoded(test.view, test.prefix)), default=0)
+            paymin[test.view] = max(paymin.get(test.view, 0), longest)
     for term in dnf:
         ok = True
         for lit in term:
@@ -67,7 +80,7 @@ def passes(dnf: DNF, values: Values) -> bool:
             if isinstance(atom, Untestable):
                 continue
             if atom not in memo:
-                memo[atom] = holds(atom, values)
+                memo[atom] = holds(atom, values, paymin.get(getattr(atom, "view", ""), 0))
             value = memo[atom]
             if value is not None and value != lit.positive:
                 ok = False
@@ -77,5 +90,5 @@ def passes(dnf: DNF, values: Values) -> bool:
     return False
 
 
-def _encoded(values: frozenset[str]) -> tuple[bytes, ...]:
-    return tuple(v.encode() for v in values)
+def _encoded(view: str, values: frozenset[str]) -> tuple[bytes, ...]:
+    return tuple(value_bytes(view, v) for v in values)

@@ -40,12 +40,21 @@ class StrTest:
     def render(self) -> str:
         parts = []
         name = self.label or self.view
+        if self.view.startswith("pay"):          # raw bytes: shown as the rules write them
+            return " or ".join(f"{name} bstartswith {value_bytes(self.view, v).hex()}" for v in sorted(self.prefix))
         if self.eq:
             parts.append(f"{name} in ({_join(self.eq)})" if len(self.eq) > 1 else f"{name} = {_one(self.eq)}")
         for op, values in (("startswith", self.prefix), ("endswith", self.suffix), ("contains", self.contains)):
             if values:
                 parts.append(f"{name} {op} " + (f"({_join(values)})" if len(values) > 1 else _one(values)))
         return parts[0] if len(parts) == 1 else "(" + " or ".join(parts) + ")"
+
+
+def value_bytes(view: str, value: str) -> bytes:
+    """The bytes a test value stands for: views of an I/O payload (`pay*`) hold raw bytes,
+    carried one character per byte (latin-1) so that any byte can be a prefix; the other
+    views are text (UTF-8)."""
+    return value.encode("latin-1") if view.startswith("pay") else value.encode()
 
 
 @dataclass(frozen=True, order=True)

@@ -35,7 +35,8 @@ PPM_EXE_WRITABLE, PPM_EXE_UPPER_LAYER, PPM_EXE_FROM_MEMFD, PPM_EXE_LOWER_LAYER =
 FD_PARAM = {"unlinkat": "dirfd", "symlinkat": "linkdirfd", "fchmodat": "dirfd", "mkdirat": "dirfd",
             "fchmod": "fd", "fchdir": "fd", "setns": "fd", "finit_module": "fd", "mmap": "fd",
             "close": "fd", "bind": "fd", "listen": "fd", "connect": "fd", "sendto": "fd",
-            "recvfrom": "fd", "sendmsg": "fd", "recvmsg": "fd", "read": "fd"}
+            "recvfrom": "fd", "sendmsg": "fd", "recvmsg": "fd", "read": "fd", "write": "fd",
+            "pwrite64": "fd", "writev": "fd", "pwritev": "fd"}
 # other fd-creating events handled generically: the kind of descriptor they return.
 FD_CREATORS = {"userfaultfd": "userfaultfd", "bpf": "bpf"}
 # bpf() commands whose return value is a new descriptor (map/prog create, *_GET_FD_BY_ID, ...)

@@ -1,6 +1,6 @@
 """Load the BPF probe, attach it, and hand out raw records from its two lanes.
 
-`KernelProbe(attach)` compiles probe.c (with kfilter.c inside) plus one exit program per
+`KernelProbe(attach)` compiles probe.c (with kfilter.c and payload.c inside) plus one exit program per
 plain syscall in `attach` (generated from spec.py), with struct offsets read from the
 running kernel's BTF.  Plain syscalls are reached from the raw `sys_exit` tracepoint by a
 tail call indexed by syscall number, so a syscall nobody wants costs one failed tail call.
@@ -24,6 +24,7 @@ from .setup import import_bcc
 
 PROBE_C = Path(__file__).with_name("probe.c")
 KFILTER_C = Path(__file__).with_name("kfilter.c")
+PAYLOAD_C = Path(__file__).with_name("payload.c")
 TRACEFS = Path("/sys/kernel/tracing/events")
 
 STR_SZ = 512
@@ -190,6 +191,7 @@ def build_source(attach: Iterable[str], lane_pages: tuple[int, int] = (2048, 204
         plain.append(name)
     probe = PROBE_C.read_text().replace("/* @KFILTER@ (kfilter.c is inserted here by kernel.py) */",
                                         KFILTER_C.read_text())
+    probe = probe.replace("/* @PAYLOAD@ (payload.c is inserted here by kernel.py) */", PAYLOAD_C.read_text())
     text = "\n".join(defines) + "\n" + probe + "\n" + "\n".join(programs)
     return text, missing, plain
 
@@ -219,7 +221,8 @@ class KernelProbe:
         progs = self._bpf[b"exit_progs"]
         for name in plain:
             fn = self._bpf.load_func(f"sx_{name}".encode(), bcc.BPF.RAW_TRACEPOINT)
-            progs[ctypes.c_int(spec.SYSCALL_NR_X86_64[name])] = ctypes.c_int(fn.fd)
+            for nr in (spec.SYSCALL_NR_X86_64[name], *spec.SYSCALL_ALIASES_X86_64.get(name, ())):
+                progs[ctypes.c_int(nr)] = ctypes.c_int(fn.fd)
         self.compile_s = time.monotonic() - started
         self._rings = RingSet([RingReader.from_table(self._bpf[b"lane0"]),
                                RingReader.from_table(self._bpf[b"lane1"])])

@@ -16,6 +16,7 @@ String views of a record (slot i = i-th string slot of the spec.py layout):
   rawc{i} same bytes                  known when whole and free of `//`
   dir{i}  dirname of path{i}          known when path{i} is
   base{i} basename of path{i}         known when path{i} is
+  pay{i}  an I/O payload's raw bytes    known when at least as long as the prefix tested (kpayload.py)
   comm    the name the thread had at its last exec (or fork), kept by the probe
 Integer operands: a{i}:{kind} (scalar argument decoded as spec.py does), res, fdnum (res, or
 -1 on failure).
@@ -35,6 +36,7 @@ from ...errors import RuleError
 from ...fields.registry import bind
 from ...nodes import Compare, FieldRef, IdentOperand, ListOperand, StrConst
 from . import spec
+from .kpayload import PAYLOAD_FIELDS, payload_test
 
 #: longest string the probe's prefix tries can hold (their key is 256 bytes with 3 of header)
 KEY_MAX = 253
@@ -87,6 +89,9 @@ def _table(event_type: str) -> dict[str, Handler]:
             view = f"abs{idx}" if param.kind in (PKind.PATH, PKind.RELPATH) else f"raw{idx}"
             if param.kind in (PKind.PATH, PKind.RELPATH, PKind.STR):
                 table[f"evt.arg.{f.name}"] = _string(view, f"evt.arg.{f.name}", exact=True)
+        elif where == "s" and f.kind == "buf":
+            for name in PAYLOAD_FIELDS:
+                table[name] = _payload(f"pay{idx}", name)
         elif where == "a":
             operand = f"a{idx}:{f.kind}"
             table[f"evt.rawarg.{f.name}"] = _integer(operand, f"evt.rawarg.{f.name}")
@@ -265,6 +270,12 @@ def _glob(view: str, label: str, pattern: str) -> Implied | None:
         if piece and pattern[start] in "*?" and len(piece.encode()) <= NEEDLE_MAX:
             parts.append(literal(StrTest(view, contains=frozenset((piece,)), label=label)))
     return (and_(parts) if parts else TRUE), None
+
+
+def _payload(view: str, label: str) -> Handler:
+    def handle(op: str, values: Sequence[str], positive: bool) -> DNF | None:
+        return payload_test(view, label, op, values, positive)
+    return handle
 
 
 def _directory(slot: int) -> Handler:

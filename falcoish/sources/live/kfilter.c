@@ -17,7 +17,8 @@
  *
  * A test is unknown when its view is: a string cut at the read limit, a relative path for
  * a test on the normalised path, a path that is not already normal (`//`, `/./`, `/../`),
- * a thread whose exec-time name the probe does not have.  Unknown passes.
+ * a thread whose exec-time name the probe does not have, an I/O payload shorter than the
+ * longest prefix tested on it (or unread).  Unknown passes.
  *
  * Two banks of every table: a reload fills the inactive bank, then flips `kf_config.bank`.
  * An event reads the bank once, so it is judged entirely by the old or the new tables.
@@ -63,7 +64,7 @@ struct kf_type {
     u8 slots;          /* string slots the tests read (bit i = slot i) */
     u8 bank;
     u8 nopre;          /* 1: no forward pair prefilter, 2: no reverse one (an entry is too short) */
-    u8 pad[1];
+    u8 track_writers;  /* ST_OPEN: a descriptor opened for writing is tracked (a write rule needs it) */
     u32 lookups;       /* 1 << kind for each trie lookup the tests need */
     u32 pad2;
     u64 always_unknown; /* tests the tables could not hold: always unknown */
@@ -82,7 +83,11 @@ struct kf_type {
     } shorts[4];
     u8 nshort;
     u8 nnameprefix;
-    u8 pad3[6];
+    u8 raw_slots;      /* slots holding an I/O payload: raw bytes, no NUL (bit i = slot i) */
+    u8 paymin[NSTR];   /* payload prefix tests of slot i are unknown on fewer bytes than this */
+    u8 flood_sent;     /* count toward a flood only events sent up: the bulk I/O syscalls, which
+                        * ordinary programs make by the million (dd bs=64 is not an attack) */
+    u8 pad3[1];
     struct kf_nameprefix { u64 bits; u8 len; char s[15]; } nameprefix[4];   /* proc.name startswith */
 };
 BPF_ARRAY(kf_types, struct kf_type, 2 * NTYPES);
@@ -296,15 +301,34 @@ static __always_inline void kf_slot(struct evt *e, u32 type, struct kf_type *cfg
     u32 slen = i < e->nstr ? e->slen[i] : 0;
     if (slen > STR_SZ)
         slen = 0;
-    u32 len = slen > 0 ? slen - 1 : 0;
+    /* a payload is raw bytes (NULs included, no terminator): its prefix tests are known when
+     * it holds at least as many bytes as the longest prefix (else, or unread: unknown) */
+    u32 raw = (cfg->raw_slots >> i) & 1;
+    u32 len = raw ? slen : (slen > 0 ? slen - 1 : 0);
     ks->len[i] = len;
-    ks->whole = slen > 0 && slen < STR_SZ;
+    ks->whole = raw ? slen > 0 && slen >= cfg->paymin[i] : slen > 0 && slen < STR_SZ;
     if (!ks->whole) {
         ks->unknown |= used;
         ks->len[i] = 0;
         return;
     }
     const char *s = e->s[i];
+    if (raw) {                               /* prefix tests only: one forward lookup */
+        u32 pbase = ks->bank * NTYPES + type;
+        u32 pn = len > KF_STR ? KF_STR : len;
+        if (!(cfg->nopre & 1) && pn >= 3) {
+            u32 at = s[0] == '/' ? 1 : 0;
+            if (!kf_pair_in(pbase, B_FWD, ((u32)(u8)s[at] << 8) | (u8)s[at + 1])) {
+                ks->truth |= kf_shorts(cfg, K_FWD + i, (u8)s[0], (u8)s[1], len, 0);
+                return;
+            }
+        }
+        ks->fwd.data[0] = ks->bank;
+        ks->fwd.data[1] = type;
+        bpf_probe_read_kernel(&ks->fwd.data[3], pn & 255, s);
+        ks->truth |= kf_lookup(&ks->fwd, K_FWD + i, len, 0);
+        return;
+    }
     ks->abs = len > 0 && s[0] == '/';
     u32 lookups = cfg->lookups;
     u32 rev = lookups & (1 << (K_REV + i));

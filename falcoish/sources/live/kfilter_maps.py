@@ -13,7 +13,7 @@ import ctypes
 from dataclasses import dataclass, field
 from typing import Any, Iterable
 
-from ...kernel_filter.ir import IntTest, StrTest, Test, atoms, testable
+from ...kernel_filter.ir import IntTest, StrTest, Test, atoms, testable, value_bytes
 from ...kernel_filter.plan import TypeFilter
 from . import spec
 
@@ -21,7 +21,7 @@ KF_TERMS, KF_INTS, KF_NEEDLE, KF_KEY, KF_STR = 48, 32, 32, 256, 253
 K_FWD, K_REV, K_CONT = 0, 3, 7
 ST_NONE, ST_ALWAYS, ST_OPEN, ST_CLOSE = 0, 1, 2, 3
 #: view kind -> requirement level (need index within a slot): whole, absolute, normal, no //
-LEVELS = {"raw": 0, "abs": 1, "path": 2, "rawc": 3, "dir": 2, "base": 2}
+LEVELS = {"raw": 0, "abs": 1, "path": 2, "rawc": 3, "dir": 2, "base": 2, "pay": 0}
 DECODE = {"i64": 0, "fd": 1, "i32": 1, "u32": 2, "u64": 3}
 
 
@@ -38,6 +38,8 @@ class Policy:
     flags_arg: int = 0
     track_all: bool = False
     lane1_only: bool = False
+    track_writers: bool = False
+    flood_sent: bool = False
 
 
 @dataclass
@@ -62,6 +64,8 @@ class Encoded:
     lookups: int = 0
     slots: int = 0
     always_unknown: int = 0
+    raw_slots: int = 0                                             # payload slots (kfilter.c)
+    paymin: list[int] = field(default_factory=lambda: [0] * 3)     # longest payload prefix per slot
 
 
 def policies(attached: Iterable[str], wanted: frozenset[str], filters: dict[str, TypeFilter] | None,
@@ -69,8 +73,10 @@ def policies(attached: Iterable[str], wanted: frozenset[str], filters: dict[str,
     """The policy of every attached type.  `filters` None: no kernel filtering (every event
     of an attached type is sent; every new descriptor is tracked)."""
     out: dict[str, Policy] = {}
+    # a write's fd.name is known only when the open of its descriptor reached user space
+    writers = bool(frozenset(wanted) & frozenset(attached) & spec.WRITE_TYPES)
     for name in sorted(set(attached) | {spec.PROCEXIT, "sched_fork", spec.FLOOD}):
-        p = Policy(lifecycle=name in spec.LIFECYCLE)
+        p = Policy(lifecycle=name in spec.LIFECYCLE, flood_sent=name in spec.EXPLICIT_ONLY)
         sc = spec.SYSCALLS.get(name)
         if name in spec.FD_CREATORS:
             p.creates_fd = 1
@@ -88,6 +94,7 @@ def policies(attached: Iterable[str], wanted: frozenset[str], filters: dict[str,
                 p.lane1_only = tf.open
             if name in spec.OPEN_TYPES:
                 p.state = ST_OPEN
+                p.track_writers = writers
                 # creat has no flags argument: it opens for writing (6 = no flags to look at)
                 p.flags_arg = sc.positions["flags"][1] if sc is not None and "flags" in sc.positions else 6
             elif name == "close":
@@ -146,6 +153,15 @@ def _encode_test(enc: Encoded, test: Test, bit: int) -> None:
     kind, slot = view.rstrip("0123456789"), int(view[len(view.rstrip("0123456789")):])
     enc.need[slot * 4 + LEVELS[kind]] |= bit
     enc.slots |= 1 << slot
+    if kind == "pay":                    # raw bytes: prefix tests only (see kfields.py)
+        if test.eq or test.suffix or test.contains:
+            enc.always_unknown |= bit
+        enc.raw_slots |= 1 << slot
+        for v in test.prefix:
+            value = value_bytes(view, v)
+            enc.paymin[slot] = max(enc.paymin[slot], len(value))
+            _string(enc, K_FWD + slot, value, bit, PREFIX)
+        return
     if kind in ("dir", "base"):
         if test.prefix or test.suffix or test.contains:
             enc.always_unknown |= bit
@@ -351,7 +367,10 @@ class FilterTables:
         row.valid = 1
         row.lifecycle, row.filter, row.match_all, row.state = p.lifecycle, p.filter, p.match_all, p.state
         row.creates_fd, row.pipe_slot, row.flags_arg = p.creates_fd, p.pipe_slot, p.flags_arg
-        row.track_all, row.lane1_only = p.track_all, p.lane1_only
+        row.track_all, row.lane1_only, row.track_writers = p.track_all, p.lane1_only, p.track_writers
+        row.raw_slots, row.flood_sent = enc.raw_slots, p.flood_sent
+        for i, least in enumerate(enc.paymin):
+            row.paymin[i] = least
         row.nterms, row.nints, row.slots = len(enc.terms), len(enc.ints), enc.slots
         row.bank, row.lookups, row.always_unknown = bank, enc.lookups, enc.always_unknown
         shorts = sorted(enc.shorts)

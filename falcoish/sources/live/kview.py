@@ -13,6 +13,7 @@ from typing import Any
 from . import spec
 from .kernel import HEADER, HEADER_SIZE, STR_SZ
 from .kfilter_maps import KF_STR
+from .snaplen import SNAPLEN
 
 
 
@@ -32,9 +33,13 @@ class RecordValues:
         self.res: int = hdr[12]
         self.a: tuple[int, ...] = hdr[13:19]
         nstr = hdr[6]
+        payloads = payload_slots(spec.TYPE_NAMES.get(hdr[5], ""))
         self.slots: list[tuple[bytes, bool]] = []
         for i in range(3):
             n = hdr[7 + i] if i < nstr else 0
+            if i in payloads:             # raw bytes, no NUL; known when read at all
+                self.slots.append((rec[HEADER_SIZE + i * STR_SZ: HEADER_SIZE + i * STR_SZ + n], 0 < n <= STR_SZ))
+                continue
             raw = rec[HEADER_SIZE + i * STR_SZ: HEADER_SIZE + i * STR_SZ + max(n - 1, 0)]
             self.slots.append((raw, 0 < n < STR_SZ))
 
@@ -45,7 +50,7 @@ class RecordValues:
         raw, whole = self.slots[int(view[len(kind):])]
         if not whole:
             return None
-        if kind == "raw":
+        if kind == "raw" or kind == "pay":
             return raw
         if kind == "abs":
             return raw if raw.startswith(b"/") else None
@@ -74,6 +79,14 @@ class RecordValues:
         return decode(self.a[int(index)], kind)
 
 
+def payload_slots(type_name: str) -> frozenset[int]:
+    """The string slots of a type that hold an I/O payload (raw bytes, see spec.py `buf`)."""
+    sc = spec.SYSCALLS.get(type_name)
+    if sc is None:
+        return frozenset()
+    return frozenset(sc.positions[f.name][1] for f in sc.fields if f.kind == "buf")
+
+
 def decode(value: int, kind: str) -> int:
     """A scalar argument as capture.py decodes it (spec.py field kinds)."""
     if kind in ("fd", "i32"):
@@ -91,12 +104,19 @@ def pack_record(type_name: str, *, tid: int = 1000, pid: int | None = None, res:
                 comm: bytes = b"", uid: int = 0, rflags: int = 0, ts: int = 1) -> bytes:
     """A record as the probe sends it (for tests and the bench).  A string slot given as
     bytes is read whole when shorter than the read limit (a longer one is cut, as the probe
-    would); None marks an unreadable slot."""
+    would); None marks an unreadable slot.  A payload slot holds its bytes as they are, cut
+    at the snapshot length."""
     lens, body = [], b""
-    for s in strings:
+    payloads = payload_slots(type_name)
+    for i, s in enumerate(strings):
         if s is None:
             lens.append(0)
             body += b"\0" * STR_SZ
+            continue
+        if i in payloads:
+            cut = s[:SNAPLEN]
+            lens.append(len(cut))
+            body += cut.ljust(STR_SZ, b"\0")
             continue
         cut = s[: STR_SZ - 1]
         lens.append(len(cut) + 1)

@@ -3,7 +3,8 @@
  *
  * Read at run time by kernel.py, which prepends #defines (EV_* type numbers, struct offsets
  * from the running kernel's BTF, sizes), then kfilter.c (the rule-derived filter), then this
- * file, then one exit program per wanted "plain" syscall generated from spec.py.
+ * file (with payload.c, the I/O payload reads, inserted at @PAYLOAD@), then one exit program
+ * per wanted "plain" syscall generated from spec.py.
  *
  * Flow of a plain syscall: the raw tracepoint `sys_exit` (one program for every syscall, so
  * a syscall nobody wants costs one tail-call miss) tail-calls the program of that syscall,
@@ -397,8 +398,9 @@ static __always_inline struct kf_type *decide_begin(struct evt *e) {
     u32 type = e->type;
     if (type >= NTYPES)
         return 0;
-    flood_check(e->pid);
     struct kf_type *cfg = kf_type_of(type);
+    if (!cfg || !cfg->flood_sent)
+        flood_check(e->pid);
     if (cfg && !cfg->valid) {           /* tables not written yet: pass, as without a filter */
         e->rflags |= RF_MATCHED | RF_TRACKED;
         if (!e->ts)
@@ -432,7 +434,11 @@ static __always_inline int decide_end(struct evt *e, struct kf_type *cfg, int ma
              * through its descriptor (a writer makes exec fail with ETXTBSY) */
             u32 mode = fd_mode(newfd);
             needed = (mode & 0xF000) == 0x4000 || (mode & 0111) != 0;
+        } else {
+            needed = cfg->track_writers;    /* a write rule will ask for fd.name */
         }
+    } else if (cfg->state == ST_OPEN && newfd >= 0) {
+        needed = cfg->track_writers;        /* creat: always a writer */
     }
     if (!matched && !needed) {
         count(type, C_FILTERED);
@@ -453,6 +459,8 @@ static __always_inline int decide_end(struct evt *e, struct kf_type *cfg, int ma
     int lane = matched && !cfg->lane1_only ? 0 : 1;
     if (cfg->lifecycle)
         lane = 0;
+    if (cfg->flood_sent)                 /* (counted here: see kf_type.flood_sent) */
+        flood_check(e->pid);
     e->rflags |= matched ? RF_MATCHED : 0;
     e->rflags |= lane ? RF_LANE1 : 0;
     if (!e->ts)
@@ -996,121 +1004,7 @@ static __always_inline u64 sock_local(s64 fd) {
     return ((u64)family << 48) | ((u64)port << 32) | a4;
 }
 
-/* I/O payloads: snaplen_of[type] = bytes to keep (0: no rule needs this type's payload, and
- * then nothing is read; user space sets it from the rules, see snaplen.py).  Read at exit:
- * for a receive, what the kernel wrote, cut to the return value.  For a send, the buffer as
- * it is when the call returns, which another thread of the sender may have changed after
- * the kernel copied it (a Phantom-style race: what is shown need not be what was sent;
- * issue 14). */
-#define SNAPLEN_MAX 256
-BPF_ARRAY(snaplen_of, u32, NTYPES);
-static __always_inline void payload(struct evt *e, u32 i, u64 ptr, s64 len) {
-    u32 t = e->type;
-    u32 *sl = snaplen_of.lookup(&t);
-    if (!sl || !*sl || i >= NSTR)
-        return;
-    u64 n = (u64)len;
-    if (n > *sl)
-        n = *sl;
-    if (n > SNAPLEN_MAX)
-        n = SNAPLEN_MAX;
-    asm volatile("" : "+r"(n));
-    e->slen[i] = 0;
-    if (n > 0 && bpf_probe_read_user(e->s[i], n & (2 * SNAPLEN_MAX - 1), (const void *)ptr) == 0)
-        e->slen[i] = n;
-    if (e->nstr < i + 1)
-        e->nstr = i + 1;
-}
-#define PAYLOAD(e, i, ptr, len) payload((e), (i), (u64)(ptr), (s64)(len))
-
-/* Sends: the payload read at syscall entry (where the rules at start need it: an enter
- * tracepoint of that syscall only, ENTER_PAYLOAD_<name>), kept by thread until the exit
- * program takes it.  This narrows the race: a thread of the sender can still change the
- * buffer between this read and the kernel's copy, but not for the whole time the call
- * blocks (a send on a full socket).  Without an entry read (rules loaded later) the exit
- * program reads the buffer as it is then. */
-struct pstash { u32 len; u32 type; char data[SNAPLEN_MAX]; };
-BPF_PERCPU_ARRAY(pstash_scratch, struct pstash, 1);
-BPF_TABLE("lru_hash", u64, struct pstash, payload_stash, 4096);
-
-static __always_inline void payload_enter(u32 type, u64 ptr, u64 len) {
-    u32 *sl = snaplen_of.lookup(&type);
-    u32 zero = 0;
-    struct pstash *p = pstash_scratch.lookup(&zero);
-    if (!sl || !*sl || !p || IS_SELF())
-        return;
-    u64 n = len;
-    if (n > *sl)
-        n = *sl;
-    if (n > SNAPLEN_MAX)
-        n = SNAPLEN_MAX;
-    asm volatile("" : "+r"(n));
-    p->len = 0;
-    p->type = type;
-    if (n > 0 && bpf_probe_read_user(p->data, n & (2 * SNAPLEN_MAX - 1), (const void *)ptr) == 0)
-        p->len = n;
-    u64 id = bpf_get_current_pid_tgid();
-    payload_stash.update(&id, p);
-}
-
-/* Called for every exit of a send (also a failed one: its entry stash must go). */
-static __always_inline void payload_sent(struct evt *e, u32 i, u64 ptr, s64 ret) {
-    u64 id = bpf_get_current_pid_tgid();
-    struct pstash *p = payload_stash.lookup(&id);
-    if (!p) {
-        if (ret >= 0)
-            payload(e, i, ptr, ret);
-        return;
-    }
-    if (ret < 0 || p->type != e->type) {      /* (a stash older than this capture's start) */
-        payload_stash.delete(&id);
-        if (ret >= 0)
-            payload(e, i, ptr, ret);
-        return;
-    }
-    u64 n = p->len;
-    if ((u64)ret < n)
-        n = ret < 0 ? 0 : (u64)ret;
-    if (n > SNAPLEN_MAX)
-        n = SNAPLEN_MAX;
-    asm volatile("" : "+r"(n));
-    if (i < NSTR) {
-        e->slen[i] = 0;
-        if (n > 0 && bpf_probe_read_kernel(e->s[i], n & (2 * SNAPLEN_MAX - 1), p->data) == 0)
-            e->slen[i] = n;
-        if (e->nstr < i + 1)
-            e->nstr = i + 1;
-    }
-    payload_stash.delete(&id);
-}
-#define PAYLOAD_SENT(e, i, ptr, len) payload_sent((e), (i), (u64)(ptr), (s64)(len))
-
-#ifdef ENTER_PAYLOAD_sendto
-TRACEPOINT_PROBE(syscalls, sys_enter_sendto) {
-    payload_enter(EV_SENDTO, (u64)args->buff, (u64)args->len);
-    return 0;
-}
-#endif
-
-/* The first iovec of a user msghdr: its base and length. */
-static __always_inline void msg_first_iov(u64 msg, u64 *base, u64 *len) {
-    u64 iov = 0, v[2] = {0, 0};
-    bpf_probe_read_user(&iov, 8, (void *)(msg + 16));
-    if (iov && bpf_probe_read_user(v, sizeof(v), (void *)iov) == 0) {
-        *base = v[0];
-        *len = v[1];
-    }
-}
-
-#ifdef ENTER_PAYLOAD_sendmsg
-TRACEPOINT_PROBE(syscalls, sys_enter_sendmsg) {
-    u64 base = 0, len = 0;
-    msg_first_iov((u64)args->msg, &base, &len);
-    if (base)
-        payload_enter(EV_SENDMSG, base, len);
-    return 0;
-}
-#endif
+/* @PAYLOAD@ (payload.c is inserted here by kernel.py) */
 
 #ifdef WANT_connect
 /* connect: the remote address as passed; the local end as the kernel bound it (a[3] = the

@@ -1,8 +1,9 @@
 """Which I/O payloads the probe copies: only those of event types an enabled rule reads.
 
 Copying a payload costs a user-memory read and up to `SNAPLEN` more bytes per record, on
-syscalls (read, recvfrom, recvmsg, sendto, sendmsg) that a busy server makes by the
-million.  So the probe reads the `data` of a type only while `snaplen_of[type]` is non-zero,
+syscalls (read, recvfrom, recvmsg, sendto, sendmsg, and the write family) that a busy server
+makes by the million.  The kernel filter can test a payload's first bytes (kpayload.py), so
+a write rule such as `evt.buffer bstartswith 7f454c46` lets only matching writes up.  So the probe reads the `data` of a type only while `snaplen_of[type]` is non-zero,
 and that is set here from the rules: a rule of that type whose condition or output reads the
 payload (`evt.buffer`, `evt.arg.data`, `evt.rawarg.data`, an argument by index, `evt.args`).
 A rule for every type (no `evt.type` test) counts for every type.  Falco's default snapshot

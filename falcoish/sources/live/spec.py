@@ -9,8 +9,9 @@ field list given here (scalars fill a[0], a[1]... in order, strings s[0], s[1]..
 Field kinds: `fd`/`i32` (int, sign-extended from 32 bits), `u32`, `i64`, `u64`, `str` (user
 string), `sockaddr` (bytes at a pointer, length in another tracepoint field), `xsockaddr`
 (sockaddr the kernel writes back, read at exit through an `int *` length), `xfds` (the int[2]
-of pipe/pipe2, read at exit), `buf` (an I/O payload read at exit, at most `snaplen` bytes and
-never more than the syscall returned, only while a rule needs it: see snaplen.py), `sklocal`
+of pipe/pipe2, read at exit), `buf` (an I/O payload, at most `snaplen` bytes and never more
+than the syscall returned, only while a rule needs it: see snaplen.py; a receive's is read at
+exit, a send's or a write's at entry where possible), `sklocal`
 (a scalar: the local end of the socket behind the `fd` field, read from the kernel's socket at
 exit).  Names starting with `_` are internal (not Falco parameters).
 """
@@ -177,10 +178,17 @@ _NET = [
     _sc("recvfrom", [F("fd", "fd"), F("size", "u64"), F("_addr", "xsockaddr", "addr", "addr_len"),
                      F("data", "buf", "ubuf"), F("_local", "sklocal", "fd")],
         "res data tuple fd size"),
-    # read: attached only when a rule names it (it is the busiest syscall there is); its
-    # payload is copied only when a rule reads it.  (write is not offered: the default rules
-    # read write payloads in containers, which the kernel filter cannot narrow yet.)
+    # read and the write family: attached only when a rule names them (they are the busiest
+    # syscalls there are); a payload is copied only when a rule reads it, and the kernel
+    # filter can test its first bytes (`evt.buffer bstartswith ...`, see kfields.py).
     _sc("read", [F("fd", "fd"), F("size", "u64", "count"), F("data", "buf", "buf")], "res data fd size"),
+    _sc("write", [F("fd", "fd"), F("size", "u64", "count"), F("data", "buf", "buf")], "res data fd size"),
+    _sc("pwrite64", [F("fd", "fd"), F("size", "u64", "count"), F("pos", "u64"), F("data", "buf", "buf")],
+        "res data fd size pos"),
+    # writev/pwritev: handwritten (the payload is the first iovec of a user array)
+    _sc("writev", [F("fd", "fd"), F("size", "u64"), F("data", "buf")], "res size data fd", special=True),
+    _sc("pwritev", [F("fd", "fd"), F("size", "u64"), F("pos", "u64"), F("data", "buf")],
+        "res size data fd pos", special=True),
     # sendmsg/recvmsg: handwritten (the address and the first buffer sit in a user msghdr)
     _sc("sendmsg", [F("fd", "fd"), F("size", "u64"), F("_local", "sklocal", "fd"),
                     F("_addr", "sockaddr"), F("data", "buf")], "res data fd size tuple", special=True),
@@ -216,6 +224,7 @@ PROC_STATE = frozenset(("chdir", "fchdir", "setuid", "setgid", "setresuid", "set
 FD_USERS = FD_STATE | frozenset((
     "unlinkat", "renameat", "renameat2", "linkat", "symlinkat", "fchmod", "fchmodat", "mkdirat",
     "fchdir", "setns", "finit_module", "mmap", "listen", "sendto", "recvfrom", "sendmsg", "recvmsg", "read", "bpf",
+    "write", "pwrite64", "writev", "pwritev",
     "userfaultfd", "execveat"))
 
 TYPE_NUMBERS: dict[str, int] = {name: i + 1 for i, name in enumerate(list(SYSCALLS) + list(INTERNAL))}
@@ -232,15 +241,17 @@ FD_CREATORS = OPEN_TYPES | frozenset(("socket", "accept", "accept4", "dup", "dup
 PIPES = frozenset(("pipe", "pipe2"))
 # Syscalls with an I/O payload (`buf` field): its bytes are read only while a rule needs them.
 DATA_TYPES = frozenset(sc.type for sc in SYSCALLS.values() if any(f.kind == "buf" for f in sc.fields))
-# Those whose payload comes from the caller (read at entry where possible, see probe.c).
-SEND_TYPES = frozenset(("sendto", "sendmsg"))
+# The write family (the kernel filter tests their payload, so they are judged per event).
+WRITE_TYPES = frozenset(("write", "pwrite64", "writev", "pwritev"))
+# Those whose payload comes from the caller (read at entry where possible, see payload.c).
+SEND_TYPES = frozenset(("sendto", "sendmsg")) | WRITE_TYPES
 # Handlers that need data from syscall entry (the stash path) or are written in probe.c.
 ENTER_TYPES = ALWAYS
-HANDWRITTEN_EXIT = frozenset(("openat2", "connect", "listen", "sendmsg", "recvmsg"))
+HANDWRITTEN_EXIT = frozenset(("openat2", "connect", "listen", "sendmsg", "recvmsg", "writev", "pwritev"))
 
 # x86_64 syscall numbers (a stable ABI) of the syscalls read at exit.
 SYSCALL_NR_X86_64: dict[str, int] = {
-    "read": 0, "open": 2, "openat": 257, "openat2": 437, "creat": 85, "unlink": 87, "unlinkat": 263,
+    "read": 0, "write": 1, "pwrite64": 18, "writev": 20, "pwritev": 296, "open": 2, "openat": 257, "openat2": 437, "creat": 85, "unlink": 87, "unlinkat": 263,
     "rmdir": 84, "rename": 82, "renameat": 264, "renameat2": 316, "link": 86, "linkat": 265,
     "symlink": 88, "symlinkat": 266, "chmod": 90, "fchmod": 91, "fchmodat": 268, "mkdir": 83,
     "mkdirat": 258, "mount": 165, "umount2": 166, "chdir": 80, "fchdir": 81, "setuid": 105,
@@ -251,6 +262,10 @@ SYSCALL_NR_X86_64: dict[str, int] = {
     "accept": 43, "accept4": 288, "sendto": 44, "recvfrom": 45, "sendmsg": 46, "recvmsg": 47, "close": 3, "dup": 32,
     "dup2": 33, "dup3": 292, "pipe": 22, "pipe2": 293,
 }
+# Other syscall numbers whose exits are reported as the type: pwritev2 (same arguments plus
+# flags; what glibc's and CPython's pwritev call) has no Falco event, and a rule on pwritev
+# must not be evaded by calling it.
+SYSCALL_ALIASES_X86_64: dict[str, tuple[int, ...]] = {"pwritev": (328,)}
 # Argument positions of syscalls without a syscalls:sys_enter_* tracepoint to read them from
 # (kernels built without CONFIG_MODULES have none for the module syscalls).
 ARG_INDEX_FALLBACK: dict[str, dict[str, int]] = {
@@ -260,7 +275,7 @@ ARG_INDEX_FALLBACK: dict[str, dict[str, int]] = {
 
 
 # Attached only for rules that name them: a rule for every event type does not bring them in.
-EXPLICIT_ONLY = frozenset(("read",))
+EXPLICIT_ONLY = frozenset(("read",)) | WRITE_TYPES
 IMPLICIT: frozenset[str] = SUPPORTED - EXPLICIT_ONLY
 
 
