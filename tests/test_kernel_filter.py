@@ -10,8 +10,9 @@ mapping, the probe's string analysis.
 
 from __future__ import annotations
 
+import posixpath
 import random
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 import pytest
 from hypothesis import given, settings, strategies as st
@@ -26,7 +27,7 @@ from falcoish.ruleset import RuleSet
 from falcoish.sources.live import spec
 from falcoish.sources.live.decoder import RecordDecoder
 from falcoish.sources.live.kcontrol import plan_for
-from falcoish.sources.live.kernel import RF_TRACKED
+from falcoish.sources.live.kernel import HEADER, HEADER_SIZE, RF_TRACKED, STR_SZ
 from falcoish.sources.live.kfields import ProbeFields
 from falcoish.sources.live.kview import RecordValues, is_normal, pack_record
 from falcoish.sources.live.state import StateTable
@@ -60,15 +61,60 @@ def user_event(dec: RecordDecoder, rec: bytes, cwd: str | None) -> Any:
     return dec.process(rec)
 
 
+def with_kernel_path(rec: bytes, kpath: bytes | None) -> bytes:
+    """An open-family record (one string slot) with the probe's canonical path, walked from the
+    opened struct file, in spec.KPATH_SLOT (None: the walk did not finish, or the call
+    failed: the probe leaves the slot empty)."""
+    f = list(HEADER.unpack_from(rec))
+    assert f[6] == 1 and spec.KPATH_SLOT == 1
+    if f[12] < 0 or kpath is None or len(kpath) >= STR_SZ:
+        f[8], body = 0, b"\0" * STR_SZ
+    else:
+        f[8], body = len(kpath) + 1, (kpath + b"\0").ljust(STR_SZ, b"\0")
+    f[6] = 2
+    return HEADER.pack(*f) + rec[HEADER_SIZE:HEADER_SIZE + STR_SZ].ljust(STR_SZ, b"\0") + body
+
+
+def canonical(path: str) -> bytes:
+    """What the kernel walk can give: absolute and normal."""
+    return posixpath.normpath("/" + path.lstrip("/")).replace("//", "/").encode()
+
+
+KernelPath = Callable[[random.Random, bytes | None], "bytes | None"]
+
+
+def kernel_any(voc: Vocabulary) -> KernelPath:
+    """Walk failed, the file the caller named, or (an alias) some other file of the rules'."""
+    def pick(rng: random.Random, user: bytes | None) -> bytes | None:
+        r = rng.random()
+        if r < 0.3 or (r < 0.65 and not user):
+            return None
+        if r < 0.65 and user:
+            return canonical(user.decode("utf-8", "replace"))
+        return canonical(rng.choice(voc.paths or ("/x",)).replace("*", "a"))
+    return pick
+
+
 def check_type(ruleset: RuleSet, plan: TypeFilter, voc: Vocabulary, event_type: str, seed: int,
-               count: int) -> tuple[int, set[str]]:
-    """(records some rule matched, rules seen matching); asserts every matched record passed."""
+               count: int, kernel: KernelPath | None = None,
+               user: Callable[[random.Random], bytes] | None = None) -> tuple[int, set[str]]:
+    """(records some rule matched, rules seen matching); asserts every matched record passed.
+    Open-family records get a kernel path from `kernel` (default: kernel_any) and, when `user`
+    is given, the caller's path from it instead of the generated one."""
     rng = random.Random(seed)
     dec = decoder()
     rules = ruleset.rules_for(event_type)
     matched = 0
     seen: set[str] = set()
     for rec, comm in records(event_type, voc, rng, count):
+        if event_type in spec.OPEN_TYPES:
+            if user is not None:
+                f = list(HEADER.unpack_from(rec))
+                text = user(rng)
+                f[7] = len(text) + 1
+                rec = HEADER.pack(*f) + (text + b"\0").ljust(STR_SZ, b"\0")
+            slot0 = rec[HEADER_SIZE:HEADER_SIZE + HEADER.unpack_from(rec)[7]].rstrip(b"\0") or None
+            rec = with_kernel_path(rec, (kernel or kernel_any(voc))(rng, slot0))
         ev = user_event(dec, rec, rng.choice((None, "/etc", "/root/.ssh", "/var/log", "/")))
         if ev is None:
             continue
@@ -112,6 +158,41 @@ def test_property_rule_implies_filter(corpus: Any, seed: int, event_type: str) -
     check_type(ruleset, plans[event_type], voc, event_type, seed, 40)
 
 
+def alias_of(voc: Vocabulary) -> Callable[[random.Random], bytes]:
+    """A caller's spelling no rule treats as sensitive: an alias of some file, or a plain
+    ordinary path (the kernel path says which file it really was)."""
+    def pick(rng: random.Random) -> bytes:
+        target = canonical(rng.choice(voc.paths or ("/x",)).replace("*", "a")).decode()
+        return rng.choice((f"/proc/self/root{target}", f"/proc/{rng.randrange(1, 99999)}/root{target}",
+                           f"/tmp/etclink/{posixpath.basename(target)}", "/tmp/flood.tmp",
+                           "/home/dev/src/app.py", "../../x")).encode()
+    return pick
+
+
+def sensitive_kernel_path(voc: Vocabulary) -> KernelPath:
+    return lambda rng, user: canonical(rng.choice(voc.paths or ("/x",)).replace("*", "a"))
+
+
+@settings(max_examples=30, deadline=None, derandomize=True)
+@given(seed=st.integers(0, 2**32 - 1), event_type=st.sampled_from(["openat", "open", "openat2", "creat"]))
+def test_property_benign_spelling_of_a_sensitive_file_is_never_filtered(corpus: Any, seed: int,
+                                                                       event_type: str) -> None:
+    """The caller's memory says something benign (an alias, an ordinary path); the kernel's
+    struct file says a file the rules watch: whenever a rule matches (on the kernel's path,
+    as user space decodes it), the kernel filter must pass the record."""
+    ruleset, plans, voc = corpus
+    check_type(ruleset, plans[event_type], voc, event_type, seed, 60,
+               kernel=sensitive_kernel_path(voc), user=alias_of(voc))
+
+
+def test_benign_spellings_of_sensitive_files_do_match_rules(corpus: Any) -> None:
+    """Not vacuous: such records really match rules, and the filter passes every one."""
+    ruleset, plans, voc = corpus
+    matched, seen = check_type(ruleset, plans["openat"], voc, "openat", 14, 3000,
+                               kernel=sensitive_kernel_path(voc), user=alias_of(voc))
+    assert matched > 100 and "Read sensitive file untrusted" in seen, (matched, sorted(seen))
+
+
 # -- the pieces -------------------------------------------------------------------------------
 
 def _plan(condition: str, event_type: str = "openat", macros: str = "") -> TypeFilter:
@@ -123,8 +204,14 @@ def _plan(condition: str, event_type: str = "openat", macros: str = "") -> TypeF
     return plan_type(result.ruleset.rules_for(event_type), event_type, ProbeFields())
 
 
-def _values(path: bytes | None, comm: bytes | None = b"cat", flags: int = 0, res: int = 3) -> RecordValues:
-    return RecordValues(pack_record("openat", a=(-100, flags, 0), strings=(path,), res=res, comm=comm or b""), comm)
+def _values(path: bytes | None, comm: bytes | None = b"cat", flags: int = 0, res: int = 3,
+            kernel: bytes | None | bool = True) -> RecordValues:
+    """An openat record; `kernel` is the probe's canonical path (True: the caller's path when
+    it is already absolute and normal, as the walk would give it; else unknown)."""
+    if kernel is True:
+        kernel = path if path is not None and is_normal(path) else None
+    rec = pack_record("openat", a=(-100, flags, 0), strings=(path, kernel or None), res=res, comm=comm or b"")
+    return RecordValues(rec, comm)
 
 
 def test_untestable_terms_keep_a_type_open_and_are_named() -> None:
@@ -148,6 +235,18 @@ def test_unknown_views_pass() -> None:
     for path in (b"shadow", b"/etc//shadow", b"/tmp/../etc/shadow", b"/etc/./shadow", None,
                  b"/" + b"a" * 600):
         assert passes(plan.dnf, _values(path)), path
+
+
+def test_fd_name_is_the_kernel_path_of_the_opened_file() -> None:
+    """An alias in the caller's memory never decides: the kernel's path does, and when the
+    walk did not finish (or the call failed) the path is unknown and the event passes."""
+    plan = _plan("evt.type = openat and fd.name = /etc/shadow")
+    for alias in (b"/proc/self/root/etc/shadow", b"/proc/1/root/etc/shadow", b"/tmp/etclink/shadow",
+                  b"/tmp/benign"):
+        assert passes(plan.dnf, _values(alias, kernel=b"/etc/shadow")), alias
+        assert passes(plan.dnf, _values(alias, kernel=None)), alias
+        assert not passes(plan.dnf, _values(alias, kernel=b"/tmp/benign")), alias
+    assert passes(plan.dnf, _values(b"/tmp/benign", res=-2, kernel=None))
 
 
 def test_glob_contributes_its_literal_pieces() -> None:

@@ -20,7 +20,7 @@ from ...event import Event
 from . import kernel, procscan, spec
 from .exec_cgroup import container_at_exec
 from .net_handlers import NetHandlers
-from .rawargs import DECODERS as _DECODERS, split_blob as _split_blob, values as _values
+from .rawargs import DECODERS as _DECODERS, kernel_path as _kernel_path, split_blob as _split_blob, values as _values
 from .state import O_CLOEXEC, O_DIRECTORY, Section, StateTable, Thread, fd_tag
 from .users import UserDirectory
 
@@ -239,7 +239,9 @@ class RecordDecoder(NetHandlers):
         vals = _values(rec, hdr, _DECODERS[name])
         raw = vals.get("name", "")
         flags = vals.get("flags", O_CREAT_WRONLY_TRUNC)
-        path = self.state.resolve(t, raw, vals.get("dirfd", -100))
+        # the file the kernel opened (kpath.c), whatever alias the caller used; else (a failed
+        # call, or the walk could not finish) the caller's path resolved here
+        path = _kernel_path(rec, hdr) or self.state.resolve(t, raw, vals.get("dirfd", -100))
         sec: Section = {"num": res if res >= 0 else -1,
                         "type": "directory" if flags & O_DIRECTORY else "file", "name": path,
                         "nameraw": _MULTISLASH.sub("/", raw) if "//" in raw else raw, "flags": flags}

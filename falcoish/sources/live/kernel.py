@@ -25,6 +25,7 @@ from .setup import import_bcc
 PROBE_C = Path(__file__).with_name("probe.c")
 KFILTER_C = Path(__file__).with_name("kfilter.c")
 PAYLOAD_C = Path(__file__).with_name("payload.c")
+KPATH_C = Path(__file__).with_name("kpath.c")
 TRACEFS = Path("/sys/kernel/tracing/events")
 
 STR_SZ = 512
@@ -62,6 +63,12 @@ BTF_OFFSETS = {
     "OFF_TASK_CGROUPS": ("task_struct", "cgroups"), "OFF_CSS_SET_DFL_CGRP": ("css_set", "dfl_cgrp"),
     "OFF_CSS_SET_SUBSYS": ("css_set", "subsys"), "OFF_CSS_CGROUP": ("cgroup_subsys_state", "cgroup"),
     "OFF_CGROUP_KN": ("cgroup", "kn"), "OFF_KN_NAME": ("kernfs_node", "name"),
+    # the open family's canonical path (kpath.c)
+    "OFF_FILE_MNT": ("file", "f_path.mnt"), "OFF_FILE_DENTRY": ("file", "f_path.dentry"),
+    "OFF_DENTRY_PARENT": ("dentry", "d_parent"), "OFF_DENTRY_NAME": ("dentry", "d_name.name"),
+    "OFF_DENTRY_NAME_LEN": ("dentry", "d_name.len"), "OFF_MOUNT_MNT": ("mount", "mnt"),
+    "OFF_MOUNT_PARENT": ("mount", "mnt_parent"), "OFF_MOUNT_MOUNTPOINT": ("mount", "mnt_mountpoint"),
+    "OFF_VFSMOUNT_ROOT": ("vfsmount", "mnt_root"), "OFF_MOUNT_NS": ("mount", "mnt_ns"),
 }
 # v1 controllers whose cgroup path an exec record carries, the first mounted one (container
 # runtimes create the container's cgroup in every controller they use; pids and memory are
@@ -136,6 +143,8 @@ def gen_exit_program(sc: spec.Syscall, index: dict[str, int]) -> str:
                 lines.append(f"    PAYLOAD_SENT(e, {idx}, {arg}, ret);")
             else:
                 lines.append(f"    if (ret >= 0) PAYLOAD(e, {idx}, {arg}, ret);")
+    if sc.type in spec.OPEN_TYPES:
+        lines.append("    kpath(e, ret);")
     lines += ["    PLAIN_EXIT_END()", "}", ""]
     return "\n".join(lines)
 
@@ -163,7 +172,7 @@ def build_source(attach: Iterable[str], lane_pages: tuple[int, int] = (2048, 204
                f"#define SELF_PID {os.getpid()}", f"#define NTYPES {spec.NTYPES}",
                "#define TRACKED_ENTRIES 262144", "#define COMM_ENTRIES 131072",
                "#define KF_STRING_ENTRIES 16384", "#define KF_NAME_ENTRIES 16384",
-               f"#define CG_V1_SUBSYS {cgroup_v1_subsys()[0]}"]
+               f"#define CG_V1_SUBSYS {cgroup_v1_subsys()[0]}", f"#define KPATH_SLOT {spec.KPATH_SLOT}"]
     defines += offsets if offsets is not None else btf_defines()
     for name, num in spec.TYPE_NUMBERS.items():
         defines.append(f"#define EV_{name.upper()} {num}")
@@ -192,6 +201,7 @@ def build_source(attach: Iterable[str], lane_pages: tuple[int, int] = (2048, 204
     probe = PROBE_C.read_text().replace("/* @KFILTER@ (kfilter.c is inserted here by kernel.py) */",
                                         KFILTER_C.read_text())
     probe = probe.replace("/* @PAYLOAD@ (payload.c is inserted here by kernel.py) */", PAYLOAD_C.read_text())
+    probe = probe.replace("/* @KPATH@ (kpath.c is inserted here by kernel.py) */", KPATH_C.read_text())
     text = "\n".join(defines) + "\n" + probe + "\n" + "\n".join(programs)
     return text, missing, plain
 

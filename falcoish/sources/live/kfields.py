@@ -107,10 +107,15 @@ def _open_fields(table: dict[str, Handler], sc: spec.Syscall, event_type: str) -
     slot = sc.positions["name"][1]
     flags = f"a{sc.positions['flags'][1]}:{_kind(sc, 'flags')}" if "flags" in sc.positions else None
     mode = f"a{sc.positions['mode'][1]}:{_kind(sc, 'mode')}"
-    table["fd.name"] = _string(f"path{slot}", "fd.name", exact=True)
+    # fd.name is the path the probe walked from the opened struct file (kpath.c), never the
+    # caller's spelling: an alias (/proc/self/root/..., a symlinked directory) must not let
+    # the filter drop the open.  Its view is unknown (the event passes) when the walk did not
+    # finish or the call failed; fd.nameraw is the caller's spelling.
+    kslot = spec.KPATH_SLOT
+    table["fd.name"] = _string(f"path{kslot}", "fd.name", exact=True)
     table["fd.nameraw"] = _string(f"rawc{slot}", "fd.nameraw", exact=True)
-    table["fd.directory"] = _directory(slot)
-    table["fd.filename"] = _filename(slot)
+    table["fd.directory"] = _directory(kslot)
+    table["fd.filename"] = _filename(kslot)
     table["fd.num"] = _integer("fdnum", "fd.num")
 
     def is_dir(truth: bool) -> DNF:

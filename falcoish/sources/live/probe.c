@@ -235,6 +235,8 @@ static __always_inline u32 fd_mode(s64 fd) {
     return mode;
 }
 
+/* @KPATH@ (kpath.c is inserted here by kernel.py) */
+
 /* ---------------------------------------------------------------- descriptor tracking */
 
 /* (tgid << 32 | fd) -> time tracking began (0: closed here after being inherited).  Only the
@@ -975,6 +977,7 @@ int sx_openat2(struct bpf_raw_tracepoint_args *ctx) {
     e->a[2] = how[1];
     e->a[3] = how[2];
     STR(e, 0, sys_arg(regs, 1));
+    kpath(e, ret);
     PLAIN_EXIT_END()
 }
 #endif

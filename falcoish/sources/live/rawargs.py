@@ -49,6 +49,17 @@ def values(rec: bytes, hdr: tuple[Any, ...], decoder: Decoder) -> dict[str, Any]
     return out
 
 
+def kernel_path(rec: bytes, hdr: tuple[Any, ...]) -> str | None:
+    """The canonical path the probe walked from an open's struct file (spec.KPATH_SLOT), or
+    None when it was not sent or the walk did not finish."""
+    idx = spec.KPATH_SLOT
+    n = hdr[7 + idx] if idx < hdr[6] else 0
+    if n < 2:
+        return None
+    raw = rec[STR0 + idx * STR_SZ: STR0 + idx * STR_SZ + n].rstrip(b"\0")
+    return raw.decode("utf-8", "replace") if raw.startswith(b"/") else None
+
+
 def split_blob(blob: bytes) -> list[str]:
     if not blob:
         return []

@@ -235,6 +235,9 @@ NTYPES = len(TYPE_NUMBERS) + 1
 # Always sent, in the reserved lane: without them the process table is wrong.
 LIFECYCLE = ALWAYS | PROC_STATE | {PROCEXIT, "sched_fork", FLOOD}
 OPEN_TYPES = frozenset(("open", "openat", "openat2", "creat"))
+# String slot where the probe puts the canonical path of the file an open-family call opened,
+# walked from the kernel's struct file (kpath.c); every open type uses only slot 0 otherwise.
+KPATH_SLOT = 1
 # Syscalls whose return value is a new descriptor (pipe/pipe2 return two, in their `_fds` slot).
 FD_CREATORS = OPEN_TYPES | frozenset(("socket", "accept", "accept4", "dup", "dup2", "dup3",
                                       "memfd_create", "userfaultfd", "bpf"))
