@@ -11,8 +11,11 @@ $(VENV)/.installed: pyproject.toml
 	$(VENV)/bin/pip install -q -e '.[test]'
 	touch $@
 
+# liburing-dev: the live io_uring tests build their own small C programs against it.
 setup: $(VENV)/.installed
 	-$(PY) -m falcoish.sources.live
+	-@test -e /usr/include/liburing.h || ! command -v apt-get >/dev/null || \
+		apt-get install -y -qq liburing-dev >/dev/null
 
 run: setup
 	$(VENV)/bin/falcoish run $(ARGS)

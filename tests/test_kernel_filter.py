@@ -27,7 +27,7 @@ from falcoish.ruleset import RuleSet
 from falcoish.sources.live import spec
 from falcoish.sources.live.decoder import RecordDecoder
 from falcoish.sources.live.kcontrol import plan_for
-from falcoish.sources.live.kernel import HEADER, HEADER_SIZE, RF_TRACKED, STR_SZ
+from falcoish.sources.live.kernel import HEADER, HEADER_SIZE, RF_IO_URING, RF_TRACKED, STR_SZ
 from falcoish.sources.live.kfields import ProbeFields
 from falcoish.sources.live.kview import RecordValues, is_normal, pack_record
 from falcoish.sources.live.state import StateTable
@@ -495,3 +495,27 @@ def test_payload_prefix_compares_raw_bytes() -> None:
     assert passes(neg.dnf, values(b"\x7fE"))
     text = _plan('evt.type = write and evt.buffer startswith "é"', "write")
     assert passes(text.dnf, values("é!".encode())) and not passes(text.dnf, values("é!".encode("latin-1") + b"xx"))
+
+
+def test_io_uring_opens_are_judged_like_the_syscall() -> None:
+    """An io_uring open reaches the judge as an `openat` record (iouring.c) whose path slots
+    hold the kernel's copy and the kernel's walk: `evt.is_io_uring` is not known in the kernel,
+    so it never drops the event; the path still decides, as for the syscall."""
+    plan = _plan("evt.type = openat and evt.is_io_uring = true and fd.name = /etc/shadow")
+    assert not plan.open
+    rec = pack_record("openat", a=(-100, 0, 0), strings=(b"/etc/shadow", b"/etc/shadow"), res=4,
+                      comm=b"uring_read", rflags=RF_IO_URING)
+    assert passes(plan.dnf, RecordValues(rec, b"uring_read"))
+    assert passes(plan.dnf, _values(b"/etc/shadow"))            # a syscall open: user space decides
+    assert not passes(plan.dnf, _values(b"/etc/hostname"))
+    ev = decoder().process(rec)
+    assert ev is not None and ev.fd is not None and ev.fd["name"] == "/etc/shadow"
+    assert ev.resolved.get("io_uring") == "true" and ev.thread.get("comm") == "uring_read"
+
+
+@pytest.mark.parametrize("event_type", ["io_uring_setup", "io_uring_enter", "io_uring_register"])
+def test_io_uring_syscalls_are_planned(event_type: str) -> None:
+    """io_uring's own syscalls are event types the probe attaches and the filter judges."""
+    assert event_type in spec.SYSCALLS and event_type in spec.SYSCALL_NR_X86_64
+    plan = _plan(f"evt.type = {event_type} and proc.name = uring_read", event_type)
+    assert passes(plan.dnf, RecordValues(pack_record(event_type, a=(3, 1, 0, 0), comm=b"uring_read"), b"uring_read"))

@@ -266,6 +266,9 @@ def _live(args: argparse.Namespace, engine: Engine, health: Health, stop: thread
     if "kernel_filter_unavailable" in capture.stats:
         health.log.warning("kernel filter unavailable on this kernel: every event of the attached "
                            "types is sent to user space", reason=capture.stats["kernel_filter_unavailable"])
+    if "io_uring_unavailable" in capture.stats:
+        health.log.warning("io_uring hook unavailable: io_uring opens are not seen",
+                           reason=capture.stats["io_uring_unavailable"])
     for line in capture.filter.describe():
         if "wide open" in line or "off" in line:
             health.log.info("kernel filter", detail=line)

@@ -173,6 +173,10 @@ def _is_open_create(ev: Event) -> bool:
 simple("evt.is_open_create", BOOL, "open* event that created the file (fd record key "
        "`created`), or a successful O_TMPFILE open", _is_open_create)
 
+simple("evt.is_io_uring", BOOL, "true when the operation was an io_uring request (live "
+       "capture records it as `resolved.io_uring`), false for a syscall",
+       lambda ev: ev.resolved.get("io_uring") == "true")
+
 # -- text and sources --------------------------------------------------------------------------
 simple("evt.info", STRING, "the same text as evt.args", evt_args)
 simple("evt.outputtime", STRING, "event time as an alert prints it (local HH:MM:SS.nnnnnnnnn)",

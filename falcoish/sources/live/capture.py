@@ -106,6 +106,8 @@ class LiveCapture:
             if probe.judge_error is not None:
                 self.filter.enabled = False
                 self.stats["kernel_filter_unavailable"] = probe.judge_error
+            if probe.io_uring_error is not None:
+                self.stats["io_uring_unavailable"] = probe.io_uring_error
             self.filter.start(probe.tables, self.rules, self.flood)
             self._set_payloads(probe, self.rules)
             if self._scan:

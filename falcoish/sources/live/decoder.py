@@ -149,6 +149,8 @@ class RecordDecoder(NetHandlers):
         user = self.users.user_section(t.uid, proc.loginuid, cid, proc.pid)
         group = self.users.group_section(t.gid, cid, proc.pid)
         resolved = self._resolved(name, t, args, fdsec, cid)
+        if self._rflags & kernel.RF_IO_URING:     # evt.is_io_uring (iouring.c)
+            resolved = dict(resolved or {}, io_uring="true")
         self._num += 1
         captured = self.stats["captured"]
         captured[name] = captured.get(name, 0) + 1

@@ -26,6 +26,7 @@ PROBE_C = Path(__file__).with_name("probe.c")
 KFILTER_C = Path(__file__).with_name("kfilter.c")
 PAYLOAD_C = Path(__file__).with_name("payload.c")
 KPATH_C = Path(__file__).with_name("kpath.c")
+IOURING_C = Path(__file__).with_name("iouring.c")
 TRACEFS = Path("/sys/kernel/tracing/events")
 
 STR_SZ = 512
@@ -38,7 +39,27 @@ EXEC_ARGV_OFF = EXEC_LENS_OFF + 8
 # ts tid pid uid gid type nstr slen[3] flags rflags res a[6] xptr xlenptr sptr[3] comm
 HEADER = struct.Struct("<QIIIIHH3HHIq6QQQ24x16s")
 assert HEADER.size == HEADER_SIZE
-RF_TRACKED, RF_MATCHED, RF_LANE1 = 1, 2, 4
+RF_TRACKED, RF_MATCHED, RF_LANE1, RF_IO_URING = 1, 2, 4, 8
+# io_uring requests (iouring.c): members read from io_uring's own structs, which a kernel
+# without io_uring (or a future layout) may lack; then io_uring opens go unseen and start says so.
+IOURING_OFFSETS = {
+    "OFF_IOU_REQ_OPCODE": ("io_kiocb", "opcode"), "OFF_IOU_REQ_TCTX": ("io_kiocb", "tctx"),
+    "OFF_IOU_TCTX_TASK": ("io_uring_task", "task"), "OFF_IOU_CQE_RES": ("io_uring_cqe", "res"),
+    "OFF_IOU_OPEN_DFD": ("io_open", "dfd"), "OFF_IOU_OPEN_SLOT": ("io_open", "file_slot"),
+    "OFF_IOU_OPEN_FLAGS": ("io_open", "how.flags"), "OFF_IOU_OPEN_MODE": ("io_open", "how.mode"),
+    "OFF_IOU_OPEN_FILENAME": ("io_open", "filename"), "OFF_FILENAME_NAME": ("filename", "name"),
+    "OFF_IOU_TASK_PID": ("task_struct", "pid"), "OFF_IOU_TASK_TGID": ("task_struct", "tgid"),
+    "OFF_IOU_TASK_COMM": ("task_struct", "comm"), "OFF_IOU_TASK_FLAGS": ("task_struct", "flags"),
+    "OFF_IOU_TASK_LEADER": ("task_struct", "group_leader"), "OFF_IOU_REQ_FD": ("io_kiocb", "cqe.fd"),
+    "OFF_IOU_REQ_FLAGS": ("io_kiocb", "flags"),
+    "OFF_IOU_REQ_FILE": ("io_kiocb", "file"),
+    "OFF_IOU_SKC_DADDR": ("sock_common", "skc_daddr"), "OFF_IOU_SKC_DPORT": ("sock_common", "skc_dport"),
+    "OFF_IOU_SKC_V6_DADDR": ("sock_common", "skc_v6_daddr"),
+}
+# The event types io_uring requests are followed for (when attached), and iouring.c's switch.
+IOURING_TYPES = {"openat": "IOU_OPEN", "connect": "IOU_CONNECT"}
+# The raw tracepoints iouring.c attaches to, by program name.
+IOURING_HOOKS = {"iou_submit": "io_uring_submit_req", "iou_complete": "io_uring_complete"}
 COUNTER_KINDS = ("seen", "filtered", "sent_reserved", "sent_bulk", "dropped_reserved", "dropped_bulk")
 LANES = ("reserved", "bulk")
 
@@ -160,13 +181,28 @@ def btf_defines(btf: KernelBTF | None = None) -> list[str]:
                                        f"#define OFF_KN_PARENT {btf.offset('kernfs_node', parent)}"]
 
 
+def iouring_defines(btf: KernelBTF | None = None) -> tuple[list[str], str | None]:
+    """The io_uring offsets as #defines, or why io_uring requests cannot be followed here."""
+    try:
+        btf = btf or KernelBTF.load()
+        missing = [f"{s}.{m}" for s, m in IOURING_OFFSETS.values() if not btf.has(s, m)]
+        if missing:
+            return [], "the kernel's BTF lacks " + ", ".join(missing)
+        return btf.defines(IOURING_OFFSETS), None
+    except (OSError, KeyError, ValueError) as exc:
+        return [], str(exc)
+
+
 def build_source(attach: Iterable[str], lane_pages: tuple[int, int] = (2048, 2048),
                  stash_entries: int = 65536,
                  offsets: list[str] | None = None,
-                 entry_payloads: Iterable[str] = ()) -> tuple[str, set[str], list[str]]:
+                 entry_payloads: Iterable[str] = (),
+                 iouring: list[str] | None = None) -> tuple[str, set[str], list[str]]:
     """The program text for `attach`, the syscalls that could not be attached here, and the
     syscalls reached through the exit dispatcher.  `entry_payloads`: send syscalls whose
-    payload is read at entry (an enter tracepoint each, so only those the rules need)."""
+    payload is read at entry (an enter tracepoint each, so only those the rules need).
+    `iouring`: io_uring offsets (iouring_defines); with them, and openat attached, io_uring
+    opens are followed too (iouring.c)."""
     defines = [f"#define LANE0_PAGES {lane_pages[0]}", f"#define LANE1_PAGES {lane_pages[1]}",
                f"#define STASH_ENTRIES {stash_entries}", f"#define STR_SZ {STR_SZ}",
                f"#define SELF_PID {os.getpid()}", f"#define NTYPES {spec.NTYPES}",
@@ -202,6 +238,9 @@ def build_source(attach: Iterable[str], lane_pages: tuple[int, int] = (2048, 204
                                         KFILTER_C.read_text())
     probe = probe.replace("/* @PAYLOAD@ (payload.c is inserted here by kernel.py) */", PAYLOAD_C.read_text())
     probe = probe.replace("/* @KPATH@ (kpath.c is inserted here by kernel.py) */", KPATH_C.read_text())
+    if iouring and IOURING_TYPES.keys() & set(plain):
+        defines += iouring + [f"#define {IOURING_TYPES[t]} 1" for t in sorted(IOURING_TYPES.keys() & set(plain))]
+        probe += "\n" + IOURING_C.read_text()
     text = "\n".join(defines) + "\n" + probe + "\n" + "\n".join(programs)
     return text, missing, plain
 
@@ -214,7 +253,12 @@ class KernelProbe:
         bcc = import_bcc()
         self._bcc = bcc
         started = time.monotonic()
-        text, self.missing, plain = build_source(attach, lane_pages, entry_payloads=entry_payloads)
+        iouring, why = iouring_defines()
+        text, self.missing, plain = build_source(attach, lane_pages, entry_payloads=entry_payloads,
+                                                 iouring=iouring)
+        #: why io_uring requests are not followed (None: followed, or no rule needs opens)
+        wanted = bool(IOURING_TYPES.keys() & set(plain))
+        self.io_uring_error: str | None = why if wanted else None
         self.attached = sorted(set(attach) - self.missing)
         self._bpf: Any = bcc.BPF(text=text.encode(), cflags=["-Wno-macro-redefined", "-Wno-unused-function", "-Wno-pass-failed"])
         self.tables = self._bpf      # map access for kfilter_maps
@@ -233,11 +277,23 @@ class KernelProbe:
             fn = self._bpf.load_func(f"sx_{name}".encode(), bcc.BPF.RAW_TRACEPOINT)
             for nr in (spec.SYSCALL_NR_X86_64[name], *spec.SYSCALL_ALIASES_X86_64.get(name, ())):
                 progs[ctypes.c_int(nr)] = ctypes.c_int(fn.fd)
+        if iouring and wanted and self.io_uring_error is None:
+            self.io_uring_error = self._attach_iouring(bcc)
         self.compile_s = time.monotonic() - started
         self._rings = RingSet([RingReader.from_table(self._bpf[b"lane0"]),
                                RingReader.from_table(self._bpf[b"lane1"])])
         self._counters = self._bpf[b"counters"]
         self._held: list[tuple[int, bytes]] = []
+
+    def _attach_iouring(self, bcc: Any) -> str | None:
+        """Attach iouring.c's programs; the reason when a tracepoint is missing (a kernel
+        built without io_uring): syscalls are still followed, io_uring opens are not."""
+        for fn, tp in IOURING_HOOKS.items():
+            try:
+                self._bpf.attach_raw_tracepoint(tp=tp.encode(), fn_name=fn.encode())
+            except Exception as exc:  # noqa: BLE001 - BCC raises bare Exception
+                return f"raw tracepoint {tp}: {str(exc).splitlines()[0][:200]}"
+        return None
 
     def poll(self, timeout_ms: int, bulk_limit: int = 4096) -> list[bytes]:
         """Wait up to `timeout_ms` for records; return what is ready, oldest first.  Every

@@ -1010,6 +1010,7 @@ static __always_inline u64 sock_local(s64 fd) {
 /* @PAYLOAD@ (payload.c is inserted here by kernel.py) */
 
 #ifdef WANT_connect
+static __always_inline void connect_sock(struct evt *e, u64 sk);
 /* connect: the remote address as passed; the local end as the kernel bound it (a[3] = the
  * socket when its local port is known, a[4] = IPv4 address, a[5] = port, slot 1 = IPv6);
  * a[1] = 1 << 32 | socket type << 16 | protocol, from the socket itself: a socket made
@@ -1025,7 +1026,13 @@ int sx_connect(struct bpf_raw_tracepoint_args *ctx) {
     e->a[4] = 0;
     e->a[5] = 0;
     BYTES(e, 0, sys_arg(regs, 1), sys_arg(regs, 2));
-    u64 sk = fd_sock(fd);
+    connect_sock(e, fd_sock(fd));
+    PLAIN_EXIT_END()
+}
+
+/* What connect reports from the socket itself (see sx_connect); shared with io_uring's
+ * IORING_OP_CONNECT (iouring.c). */
+static __always_inline void connect_sock(struct evt *e, u64 sk) {
     if (sk) {
         u16 family = 0, port = 0, type = 0, proto = 0;
         bpf_probe_read_kernel(&type, 2, (void *)(sk + OFF_SK_TYPE));
@@ -1047,7 +1054,6 @@ int sx_connect(struct bpf_raw_tracepoint_args *ctx) {
             e->a[5] = port;
         }
     }
-    PLAIN_EXIT_END()
 }
 #endif
 

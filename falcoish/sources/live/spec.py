@@ -194,6 +194,12 @@ _NET = [
                     F("_addr", "sockaddr"), F("data", "buf")], "res data fd size tuple", special=True),
     _sc("recvmsg", [F("fd", "fd"), F("size", "u64"), F("_local", "sklocal", "fd"),
                     F("_addr", "sockaddr"), F("data", "buf")], "res size data tuple fd", special=True),
+    # io_uring's own syscalls (its requests themselves become openat/connect: iouring.c)
+    _sc("io_uring_setup", [F("entries", "u32")], "res entries"),
+    _sc("io_uring_enter", [F("fd", "fd"), F("to_submit", "u32"), F("min_complete", "u32"),
+                           F("flags", "u32")], "res fd to_submit min_complete flags"),
+    _sc("io_uring_register", [F("fd", "fd"), F("opcode", "u32"), F("nr_args", "u32")],
+        "res fd opcode nr_args"),
     _sc("close", [F("fd", "fd")], "res fd"),
     _sc("dup", [F("oldfd", "fd", "fildes")], "res oldfd"),
     _sc("dup2", [F("oldfd", "fd"), F("newfd", "fd")], "res oldfd newfd"),
@@ -264,6 +270,7 @@ SYSCALL_NR_X86_64: dict[str, int] = {
     "process_vm_writev": 311, "socket": 41, "bind": 49, "listen": 50, "connect": 42,
     "accept": 43, "accept4": 288, "sendto": 44, "recvfrom": 45, "sendmsg": 46, "recvmsg": 47, "close": 3, "dup": 32,
     "dup2": 33, "dup3": 292, "pipe": 22, "pipe2": 293,
+    "io_uring_setup": 425, "io_uring_enter": 426, "io_uring_register": 427,
 }
 # Other syscall numbers whose exits are reported as the type: pwritev2 (same arguments plus
 # flags; what glibc's and CPython's pwritev call) has no Falco event, and a rule on pwritev
@@ -278,7 +285,7 @@ ARG_INDEX_FALLBACK: dict[str, dict[str, int]] = {
 
 
 # Attached only for rules that name them: a rule for every event type does not bring them in.
-EXPLICIT_ONLY = frozenset(("read",)) | WRITE_TYPES
+EXPLICIT_ONLY = frozenset(("read", "io_uring_enter")) | WRITE_TYPES
 IMPLICIT: frozenset[str] = SUPPORTED - EXPLICIT_ONLY
 
 
