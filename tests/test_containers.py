@@ -145,6 +145,20 @@ def test_a_smaller_bounding_set_is_not_privileged() -> None:
     assert traits is not None and traits["privileged"] is False
 
 
+def _traits_when_ready(argv: list[str]) -> dict[str, Any]:
+    """The container traits falcoish reads for a child once it prints `ready` (it is killed
+    afterwards)."""
+    child = subprocess.Popen(argv, stdout=subprocess.PIPE)
+    try:
+        assert child.stdout is not None and child.stdout.readline() == b"ready\n"
+        traits = containers._traits(child.pid)
+        assert traits is not None
+        return traits
+    finally:
+        child.kill()
+        child.wait()
+
+
 def test_a_seccomp_filter_is_not_privileged() -> None:
     """A seccomp filter (as Docker's default profile installs) means not privileged; the
     filter here allows everything, it only has to exist."""
@@ -156,14 +170,7 @@ def test_a_seccomp_filter_is_not_privileged() -> None:
             "assert libc.prctl(38, 1, 0, 0, 0) == 0; "                     # NO_NEW_PRIVS
             "assert libc.prctl(22, 2, buf, 0, 0) == 0, ctypes.get_errno(); "  # SECCOMP_MODE_FILTER
             "print('ready', flush=True); time.sleep(30)")
-    child = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE)
-    try:
-        assert child.stdout is not None and child.stdout.readline() == b"ready\n"
-        traits = containers._traits(child.pid)
-        assert traits is not None and traits["privileged"] is False
-    finally:
-        child.kill()
-        child.wait()
+    assert _traits_when_ready([sys.executable, "-c", code])["privileged"] is False
 
 
 def test_only_oci_default_devices_is_not_privileged(tmp_path: Path) -> None:
@@ -175,16 +182,8 @@ def test_only_oci_default_devices_is_not_privileged(tmp_path: Path) -> None:
     (dev / "pts").mkdir()
     (dev / "shm").mkdir()
     os.symlink("/proc/self/fd", dev / "fd")
-    child = subprocess.Popen(["unshare", "--mount", "--", "sh", "-c",
-                              f"mount --bind {dev} /dev && echo ready && exec sleep 30"],
-                             stdout=subprocess.PIPE)
-    try:
-        assert child.stdout is not None and child.stdout.readline() == b"ready\n"
-        traits = containers._traits(child.pid)
-        assert traits is not None and traits["privileged"] is False
-    finally:
-        child.kill()
-        child.wait()
+    argv = ["unshare", "--mount", "--", "sh", "-c", f"mount --bind {dev} /dev && echo ready && exec sleep 30"]
+    assert _traits_when_ready(argv)["privileged"] is False
 
 
 def test_a_new_network_namespace_is_not_host_network() -> None:

@@ -103,14 +103,20 @@ TRACEPOINT_PROBE(syscalls, sys_enter_sendto) {
 }
 #endif
 
-/* The first iovec of a user msghdr: its base and length. */
-static __always_inline void msg_first_iov(u64 msg, u64 *base, u64 *len) {
-    u64 iov = 0, v[2] = {0, 0};
-    bpf_probe_read_user(&iov, 8, (void *)(msg + 16));
+/* The first iovec of a user iovec array. */
+static __always_inline void first_iov(u64 iov, u64 *base, u64 *len) {
+    u64 v[2] = {0, 0};
     if (iov && bpf_probe_read_user(v, sizeof(v), (void *)iov) == 0) {
         *base = v[0];
         *len = v[1];
     }
+}
+
+/* The first iovec of a user msghdr (msg_iov is at offset 16): its base and length. */
+static __always_inline void msg_first_iov(u64 msg, u64 *base, u64 *len) {
+    u64 iov = 0;
+    bpf_probe_read_user(&iov, 8, (void *)(msg + 16));
+    first_iov(iov, base, len);
 }
 
 #ifdef ENTER_PAYLOAD_sendmsg
@@ -139,15 +145,6 @@ TRACEPOINT_PROBE(syscalls, sys_enter_pwrite64) {
     return 0;
 }
 #endif
-
-/* The first iovec of a user iovec array. */
-static __always_inline void first_iov(u64 iov, u64 *base, u64 *len) {
-    u64 v[2] = {0, 0};
-    if (iov && bpf_probe_read_user(v, sizeof(v), (void *)iov) == 0) {
-        *base = v[0];
-        *len = v[1];
-    }
-}
 
 #ifdef ENTER_PAYLOAD_writev
 TRACEPOINT_PROBE(syscalls, sys_enter_writev) {
