@@ -122,6 +122,9 @@ SCHEMA: dict[str, Key] = {
     "syscall_flood.duration": Key("int (s)", 2, _int(1), "seconds in a row above the threshold"),
     "syscall_flood.rate_limit": Key("number (s)", 60.0, _float(0),
                                     "at most one flood alert per process in this many seconds"),
+    "syscall_tamper.priority": Key("priority", "Critical", _priority,
+                                   "live: priority of the internal alert raised when a process's "
+                                   "memory changed a syscall argument while the kernel read it"),
     "rules_reload.allow_shrink": Key("bool", False, _bool,
                                      "let a reload go through that would leave fewer than half of the "
                                      "enabled rules, or none (refused by default; = --allow-rules-shrink)"),

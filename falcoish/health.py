@@ -104,6 +104,8 @@ def capture_summary(capture: Any) -> dict[str, Any]:
         "state_only_records": stats.get("state_only", 0),
         "event_age": capture.ages.summary(),
         "flood_alerts": stats.get("flood_alerts", 0),
+        "tampered_events": stats.get("tampered", 0),
+        "tamper_alerts": stats.get("tamper_alerts", 0),
     }
 
 
@@ -126,6 +128,9 @@ def capture_lines(s: dict[str, Any]) -> list[str]:
                      f"max {_dur(age['max_s'])}")
     if s["flood_alerts"]:
         lines.append(f"Syscall flood alerts: {s['flood_alerts']}")
+    if s["tampered_events"]:
+        lines.append(f"Arguments changed during the call: {s['tampered_events']} events, "
+                     f"{s['tamper_alerts']} alerts")
     return lines
 
 

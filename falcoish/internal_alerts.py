@@ -56,6 +56,51 @@ def flood_alerts(emit: Callable[[Alert], None], drops: Callable[[], dict[str, di
     return on_flood
 
 
+TAMPER_RULE = "Falco internal: syscall argument changed during the call"
+_TAMPER_VERBS = {"open": "opened", "openat": "opened", "openat2": "opened", "creat": "created",
+                 "connect": "connected to", "execve": "executed"}
+
+
+def tamper_alert(notice: Any, priority: str, suppressed: int, hostname: str = HOSTNAME) -> Alert:
+    """The alert for one TamperNotice (sources/live/tamper.py): what the kernel used, and what
+    the process's memory said afterwards; `suppressed` = notices not alerted since the last one."""
+    comm = _printable(notice.comm)
+    verb = _TAMPER_VERBS.get(notice.evt_type, f"called {notice.evt_type} with {notice.param}")
+    said = _printable(notice.claimed) if notice.claimed is not None else "(not kept)"
+    text = (f"pid {notice.pid} ({comm}) {verb} "
+            f"{_printable(notice.kernel)}, memory said {said}")
+    if suppressed:
+        text += f" ({suppressed} more since the last such alert)"
+    fields: dict[str, Any] = {"proc.pid": notice.pid, "thread.tid": notice.tid, "proc.name": comm,
+                              "evt.type": notice.evt_type, "evt.arg_tampered": True,
+                              "arg.name": notice.param, "arg.kernel": notice.kernel,
+                              "arg.memory": notice.claimed, "tamper.suppressed": suppressed}
+    return Alert(notice.ts, TAMPER_RULE, priority, "internal", FLOOD_TAGS, f"{TAMPER_RULE}: {text}",
+                 fields, hostname)
+
+
+def tamper_alerts(emit: Callable[[Alert], None], priority: str,
+                  counted: Callable[[], None]) -> Callable[[Any], None]:
+    """A TamperNotice callback that emits alerts, at most GLOBAL_RATE per second; the ones held
+    back are counted in the next alert (every tampered event still reaches the rules, with
+    evt.arg_tampered true)."""
+    allowance = [GLOBAL_RATE, time.monotonic()]
+    held = [0]
+
+    def on_tamper(notice: Any) -> None:
+        now = time.monotonic()
+        allowance[0] = min(GLOBAL_RATE, allowance[0] + (now - allowance[1]) * GLOBAL_RATE)
+        allowance[1] = now
+        if allowance[0] < 1:
+            held[0] += 1
+            return
+        allowance[0] -= 1
+        counted()
+        emit(tamper_alert(notice, priority, held[0]))
+        held[0] = 0
+    return on_tamper
+
+
 RELOADED_RULE = "Falco internal: rules reloaded"
 RELOAD_FAILURE_RULE = "Falco internal: hot restart failure"
 RELOAD_TAGS: tuple[str, ...] = ()  # internal alerts carry no tags (docs/outputs.md)

@@ -85,6 +85,9 @@ def _capture_metrics(stats: dict[str, Any], summary: dict[str, Any]) -> Iterator
     yield age
     yield CounterMetricFamily("falcoish_flood_alerts", "Syscall flood alerts raised",
                               value=summary.get("flood_alerts", 0))
+    yield CounterMetricFamily("falcoish_tampered_events",
+                              "Events whose argument the process's memory misreported (kernel copy used)",
+                              value=summary.get("tampered_events", 0))
 
 
 def serve_metrics(port: int, health: Health,

@@ -288,6 +288,8 @@ EV.update({
     "worker": event(record("getpid", thread=WORKER, res=4242)),
     "uring": event(record("openat", res=4, args={"fd": 4, "dirfd": -100, "name": "/etc/shadow", "flags": 0,
                                                 "mode": 0}, resolved={"io_uring": "true"})),
+    "tampered": event(record("openat", res=4, args={"fd": 4, "dirfd": -100, "name": "/etc/shadow", "flags": 0,
+                                                   "mode": 0}, resolved={"arg_tampered": "true"})),
     "read": event(record("read", res=5, args={"fd": 0, "data": "hello", "size": 5},
                          fd={"num": 0, "type": "file", "name": "/etc/hosts"})),
     "write": event(record("write", res=3, args={"fd": 1, "data": "abc", "size": 3},
@@ -315,6 +317,7 @@ CASES += [
     ("evt.is_open_create", "created", True), ("evt.is_open_create", "tmpfile", True),
     ("evt.is_open_create", "failopen", False), ("evt.is_open_create", "open", False),
     ("evt.is_io_uring", "uring", True), ("evt.is_io_uring", "open", False),
+    ("evt.arg_tampered", "tampered", True), ("evt.arg_tampered", "uring", False),
     ("evt.info", "setuid", "res=0 uid=33(www-data)"),
     ("evt.outputtime", "open", time.strftime("%H:%M:%S.000000000", time.localtime(BASE_TS // 10**9))),
     ("fd.cproto", "connect", "43210"), ("fd.sproto", "connect", "443"), ("fd.lproto", "accept", "22"),
@@ -345,7 +348,8 @@ EV["recv"] = event(record("recvfrom", res=6, args={"fd": 5, "data": "HTTP/1", "s
 ALWAYS |= {"evt.count", "evt.count.procinfo", "evt.count.threadinfo", "evt.deltatime",
            "evt.deltatime.s", "evt.deltatime.ns", "evt.latency.s", "evt.latency.ns",
            "evt.latency.quantized", "evt.latency.human", "evt.wait_latency", "evt.is_wait",
-           "evt.is_syslog", "evt.is_open_create", "evt.is_io_uring", "evt.outputtime"}
+           "evt.is_syslog", "evt.is_open_create", "evt.is_io_uring", "evt.arg_tampered",
+           "evt.outputtime"}
 
 
 @pytest.mark.parametrize("field,evname,expected", CASES, ids=[f"{c[0]}@{c[1]}" for c in CASES])

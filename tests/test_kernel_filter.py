@@ -27,7 +27,8 @@ from falcoish.ruleset import RuleSet
 from falcoish.sources.live import spec
 from falcoish.sources.live.decoder import RecordDecoder
 from falcoish.sources.live.kcontrol import plan_for
-from falcoish.sources.live.kernel import HEADER, HEADER_SIZE, RF_IO_URING, RF_TRACKED, STR_SZ
+from falcoish.sources.live.kernel import (CLAIM_SLOT, HEADER, HEADER_SIZE, RF_CLAIM, RF_IO_URING, RF_TAMPER_SHIFT,
+                                         RF_TAMPERED, RF_TRACKED, RF_UCOPY_SHIFT, STR_SZ)
 from falcoish.sources.live.kfields import ProbeFields
 from falcoish.sources.live.kview import RecordValues, is_normal, pack_record
 from falcoish.sources.live.state import StateTable
@@ -191,6 +192,94 @@ def test_benign_spellings_of_sensitive_files_do_match_rules(corpus: Any) -> None
     matched, seen = check_type(ruleset, plans["openat"], voc, "openat", 14, 3000,
                                kernel=sensitive_kernel_path(voc), user=alias_of(voc))
     assert matched > 100 and "Read sensitive file untrusted" in seen, (matched, sorted(seen))
+
+
+# -- the kernel's copy of path arguments (kcopy.c) ---------------------------------------------
+
+def _set_slot(f: list[Any], body: bytearray, i: int, text: bytes) -> None:
+    f[7 + i] = len(text) + 1
+    body[i * STR_SZ:(i + 1) * STR_SZ] = (text + b"\0").ljust(STR_SZ, b"\0")
+    f[6] = max(f[6], i + 1)
+
+
+def user_copy_only(rec: bytes, names: int, claim: bytes) -> bytes:
+    """The record had the kernel's copy been missing: each name slot holds what the caller's
+    memory said (`claim`), marked as only the caller's word (RF_UCOPY_SHIFT)."""
+    f = list(HEADER.unpack_from(rec))
+    body = bytearray(rec[HEADER_SIZE:].ljust(3 * STR_SZ, b"\0"))
+    for i in range(3):
+        if (names >> i) & 1:
+            _set_slot(f, body, i, claim)
+    f[11] |= names << RF_UCOPY_SHIFT
+    return HEADER.pack(*f) + bytes(body[:f[6] * STR_SZ])
+
+
+def tampered(rec: bytes, slot: int, claim: bytes) -> bytes:
+    """The record as kcopy.c sends a rewritten argument: the kernel's copy in its slot, the
+    caller's version in CLAIM_SLOT when that slot is free."""
+    f = list(HEADER.unpack_from(rec))
+    body = bytearray(rec[HEADER_SIZE:].ljust(3 * STR_SZ, b"\0"))
+    f[11] |= RF_TAMPERED | slot << RF_TAMPER_SHIFT
+    if f[6] <= CLAIM_SLOT:
+        _set_slot(f, body, CLAIM_SLOT, claim)
+        f[11] |= RF_CLAIM
+    return HEADER.pack(*f) + bytes(body[:f[6] * STR_SZ])
+
+
+KCOPY_TYPES = ["unlinkat", "unlink", "symlinkat", "symlink", "renameat2", "rename", "linkat", "mkdirat",
+               "fchmodat", "openat", "creat"]
+
+
+def check_kernel_copies(ruleset: RuleSet, plan: TypeFilter, voc: Vocabulary, event_type: str, seed: int,
+                        count: int) -> int:
+    """Records a rule matches on the kernel's copy: with only a benign claim of the caller's
+    instead (the copy missing), or with that claim next to the copy (a rewrite), the filter
+    must pass them; the rewritten one decodes to the kernel's value, marked tampered."""
+    rng = random.Random(seed)
+    dec = decoder()
+    rules = ruleset.rules_for(event_type)
+    names = spec.kernel_copied_slots(event_type)
+    claim = alias_of(voc)
+    matched = 0
+    for rec, comm in records(event_type, voc, rng, count):
+        if event_type in spec.OPEN_TYPES:
+            slot0 = rec[HEADER_SIZE:HEADER_SIZE + HEADER.unpack_from(rec)[7]].rstrip(b"\0") or None
+            rec = with_kernel_path(rec, kernel_any(voc)(rng, slot0))
+        cwd = rng.choice((None, "/etc", "/root/.ssh", "/"))
+        ev = user_event(dec, rec, cwd)
+        if ev is None:
+            continue
+        hits = [r.name for r in rules if r.matches(ev)]
+        if not hits:
+            continue
+        matched += 1
+        said = claim(rng)
+        lost = user_copy_only(rec, names, said)
+        assert passes(plan.dnf, RecordValues(lost, comm)), (
+            f"{event_type}: {hits} match the kernel's copy {ev.args}, but the record with only "
+            f"the caller's {said!r} is dropped\n" + "\n".join(plan.render()))
+        slot = (names & -names).bit_length() - 1
+        raced = tampered(rec, slot, said)
+        assert passes(plan.dnf, RecordValues(raced, comm)), (event_type, hits, ev.args)
+        again = user_event(dec, raced, cwd)
+        assert again is not None and again.resolved.get("arg_tampered") == "true"
+        assert [r.name for r in rules if r.matches(again)] == hits
+    return matched
+
+
+@settings(max_examples=40, deadline=None, derandomize=True)
+@given(seed=st.integers(0, 2**32 - 1), event_type=st.sampled_from(KCOPY_TYPES))
+def test_property_a_benign_claim_never_hides_the_kernels_copy(corpus: Any, seed: int, event_type: str) -> None:
+    ruleset, plans, voc = corpus
+    check_kernel_copies(ruleset, plans[event_type], voc, event_type, seed, 60)
+
+
+def test_kernel_copy_records_do_match_rules(corpus: Any) -> None:
+    """Not vacuous: on the types the rules filter by path, many records match."""
+    ruleset, plans, voc = corpus
+    found = {t: check_kernel_copies(ruleset, plans[t], voc, t, 99, 1500)
+             for t in ("unlinkat", "symlinkat", "renameat2", "openat")}
+    assert all(n > 20 for n in found.values()), found
 
 
 # -- the pieces -------------------------------------------------------------------------------

@@ -165,3 +165,37 @@ def test_kernel_payload_prefix_verdicts(judge: Judge) -> None:
                 matched += 1
                 assert got, (t, ev.args)
     assert checked == 1500 and matched > 200 and dropped > 200, (checked, matched, dropped)
+
+
+def test_kernel_copies_decide_in_the_kernel_too(judge: Judge, corpus_files: list[str]) -> None:
+    """kcopy.c's marks as the kernel filter reads them: a name slot holding only the caller's
+    copy is unknown (the kernel's verdict equals Python's, and a record some rule matches on
+    the kernel's copy passes with a benign claim instead); a record marked as rewritten is
+    always sent, whatever the filter says."""
+    from .test_kernel_filter import alias_of, tampered, user_copy_only
+    ruleset = load_rules(default_rules_paths() + corpus_files).ruleset
+    types = ("unlinkat", "symlinkat", "renameat2", "linkat", "mkdirat", "fchmodat", "openat")
+    plans = {t: p for t, p in plan_for(ruleset, frozenset(types)).items() if p.rules and not p.open}
+    judge.install(plans)
+    voc = vocabulary(ruleset)
+    claim = alias_of(voc)
+    checked = matched = forced = 0
+    for t, plan in plans.items():
+        rng = random.Random(sum(map(ord, t)) + 3)
+        dec = decoder()
+        names = spec.kernel_copied_slots(t)
+        for rec, comm in records(t, voc, rng, 150):
+            ev = user_event(dec, rec, None)
+            lost = user_copy_only(rec, names, claim(rng))
+            expected = passes(plan.dnf, RecordValues(lost, comm))
+            got = judge.passes(lost, comm)
+            assert got == expected, (t, HEADER.unpack_from(lost), comm, expected)
+            checked += 1
+            if ev is not None and any(r.matches(ev) for r in ruleset.rules_for(t)):
+                matched += 1
+                assert got, (t, ev.args)
+            raced = tampered(rec, (names & -names).bit_length() - 1, claim(rng))
+            if not passes(plan.dnf, RecordValues(raced, comm)):
+                forced += 1
+                assert judge.passes(raced, comm), (t, HEADER.unpack_from(raced))
+    assert checked > 800 and matched > 50 and forced > 100, (checked, matched, forced)

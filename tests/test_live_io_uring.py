@@ -29,12 +29,18 @@ UPSTREAM_READ = "Read sensitive file untrusted"
 IOU_RULE = "Sensitive file opened through io_uring"
 MINING_RULE = "Connection to a mining pool port"
 SETUP_RULE = "io_uring ring set up"
+ACCEPT_RULE = "Connection accepted by uring_accept"
 # No upstream rule names io_uring's syscalls; this one, loaded with them, checks they are events.
 LOCAL_RULES = f"""
 - rule: {SETUP_RULE}
   desc: a test program set up an io_uring instance
   condition: evt.type in (io_uring_setup, io_uring_register) and proc.name = uring_read
   output: ring set up (entries=%evt.arg.entries res=%evt.res command=%proc.cmdline)
+  priority: NOTICE
+- rule: {ACCEPT_RULE}
+  desc: a test program accepted a connection
+  condition: evt.type = accept and proc.name = uring_accept
+  output: accepted (peer=%fd.cip:%fd.cport server=%fd.sip:%fd.sport command=%proc.cmdline)
   priority: NOTICE
 """
 DEFAULT_RULES = Path(__file__).resolve().parent.parent / "default_rules" / "falco_rules.yaml"
@@ -103,6 +109,42 @@ int main(int argc, char **argv) {
 """
 
 
+# usage: uring_accept MARKER [--syscall]: listen on 127.0.0.1 (port printed), accept one
+# connection with IORING_OP_ACCEPT only (--syscall: with accept(fd, NULL, NULL), which asks
+# for no address), print the new descriptor.
+ACCEPT_C = r"""
+#include <liburing.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
+int main(int argc, char **argv) {
+    struct io_uring ring; struct io_uring_sqe *sqe; struct io_uring_cqe *cqe;
+    struct sockaddr_in a; socklen_t l = sizeof a;
+    memset(&a, 0, sizeof a);
+    a.sin_family = AF_INET; a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    int s = socket(AF_INET, SOCK_STREAM, 0);
+    if (s < 0 || bind(s, (struct sockaddr *)&a, sizeof a) || listen(s, 4)) return 1;
+    getsockname(s, (struct sockaddr *)&a, &l);
+    printf("%d\n", ntohs(a.sin_port)); fflush(stdout);
+    if (argc > 2 && !strcmp(argv[2], "--syscall")) {
+        int fd = accept(s, NULL, NULL);
+        printf("%d\n", fd);
+        return fd < 0 ? 2 : 0;
+    }
+    if (io_uring_queue_init(4, &ring, 0) < 0) return 1;
+    sqe = io_uring_get_sqe(&ring);
+    io_uring_prep_accept(sqe, s, NULL, NULL, 0);
+    io_uring_submit(&ring);
+    io_uring_wait_cqe(&ring, &cqe);
+    int fd = cqe->res; io_uring_cqe_seen(&ring, cqe);
+    printf("%d\n", fd);
+    return fd < 0 ? 2 : 0;
+}
+"""
+
+
 def _build(work: Path, name: str, source: str) -> str:
     cc = shutil.which("gcc")
     if cc is None:
@@ -144,7 +186,7 @@ def uring_env(corpus_files: list[str]) -> Iterator[Env]:
     local.write_text(LOCAL_RULES)
     cmd = [*base, "run", "--no-defaults", "-r", corpus_files[0], "-r", str(DEFAULT_RULES), "-r", str(local),
            "--json", "--rule-matching", "all", "-M", "600", "-p", "io_uring=%evt.is_io_uring"]
-    for name in (UPSTREAM_READ, IOU_RULE, MINING_RULE, SETUP_RULE):
+    for name in (UPSTREAM_READ, IOU_RULE, MINING_RULE, SETUP_RULE, ACCEPT_RULE):
         cmd += ["--rule", name]
     falco = Falcoish(cmd)
     try:
@@ -231,3 +273,26 @@ def test_io_uring_connect_to_a_mining_pool_port(uring_env: Env) -> None:
         env.assert_silent(MINING_RULE, miss)
     finally:
         srv.close()
+
+
+@pytest.mark.parametrize("how", ["io_uring", "--syscall"])
+def test_accept_peer_comes_from_the_new_socket(uring_env: Env, how: str) -> None:
+    """IORING_OP_ACCEPT, and an accept() that asked for no address: an `accept` event of the
+    program with the peer from the new socket."""
+    env = uring_env
+    prog = _build(env.work, "uring_accept", ACCEPT_C)
+    m = env.marker("accept" + how.strip("-"))
+    proc = subprocess.Popen([prog, m, how], stdout=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout is not None
+        port = int(proc.stdout.readline())
+        client = socket.create_connection(("127.0.0.1", port), timeout=10)
+        cport = client.getsockname()[1]
+        out, _ = proc.communicate(timeout=20)
+        client.close()
+    finally:
+        proc.kill()
+    assert proc.returncode == 0 and int(out.split()[-1]) >= 0, out
+    f = fields(env.falco.wait_alert(ACCEPT_RULE, m))
+    assert f["evt.is_io_uring"] is (how == "io_uring")
+    assert (f["fd.cip"], f["fd.cport"], f["fd.sip"], f["fd.sport"]) == ("127.0.0.1", cport, "127.0.0.1", port)

@@ -17,6 +17,7 @@ import pytest
 from falcoish.sources.live import kernel, spec, state
 from falcoish.sources.live.capture import LiveCapture
 from falcoish.sources.live.procscan import ProcData
+from falcoish.sources.live.state import EXIT_GRACE_NS
 from falcoish.sources.live.users import UserDirectory
 
 SHELL, CHILD, INIT = 5_000_001, 5_000_002, 5_000_000
@@ -208,7 +209,12 @@ def test_clone_thread_shares_process(cap: LiveCapture) -> None:
     assert cap.state.threads[CHILD].proc.fds[9]["name"] == "/x"
     ex = cap.decoder.process(record("procexit", tid, pid=CHILD, a=(0, 0, 1)))
     assert ex.res is None and ex.args["ret"] == 0 and ex.thread["tid"] == tid
-    cap.decoder.process(record("close", CHILD, a=(1,)))
+    # a record of the thread's last moments read after its exit record (another lane's
+    # backlog) still finds it; once the grace period of event time is over, it is gone
+    late = cap.decoder.process(record("openat", tid, pid=CHILD, res=-2, a=(-100, 0, 0), strs=(s("/y"),),
+                                      ts=10**9 + 1))
+    assert late.thread["exepath"] == "/usr/bin/java" and tid in cap.state.threads
+    cap.decoder.process(record("close", CHILD, a=(1,), ts=10**9 + EXIT_GRACE_NS))
     assert tid not in cap.state.threads and CHILD in cap.state.threads
 
 

@@ -21,7 +21,7 @@ from ..config import Config
 from ..engine import Engine
 from ..event import Event
 from ..health import Health, capture_summary, configure_logging
-from ..internal_alerts import flood_alerts
+from ..internal_alerts import flood_alerts, tamper_alerts
 from ..output.dispatcher import Outputs, build_outputs
 from ..output.format import Alert
 from ..loader import LoadResult
@@ -250,6 +250,10 @@ def _live(args: argparse.Namespace, engine: Engine, health: Health, stop: thread
     def count_flood_alert() -> None:
         capture.stats["flood_alerts"] = capture.stats.get("flood_alerts", 0) + 1
     capture.on_flood = flood_alerts(outputs.emit, lambda: capture_summary(capture)["lanes"], count_flood_alert)
+
+    def count_tamper_alert() -> None:
+        capture.stats["tamper_alerts"] = capture.stats.get("tamper_alerts", 0) + 1
+    capture.on_tamper = tamper_alerts(outputs.emit, str(config.syscall_tamper.priority), count_tamper_alert)
     if capture.unsupported:
         health.log.warning("event types the rules need but live capture does not provide",
                            types=",".join(capture.unsupported))
@@ -266,6 +270,10 @@ def _live(args: argparse.Namespace, engine: Engine, health: Health, stop: thread
     if "kernel_filter_unavailable" in capture.stats:
         health.log.warning("kernel filter unavailable on this kernel: every event of the attached "
                            "types is sent to user space", reason=capture.stats["kernel_filter_unavailable"])
+    if "kernel_copies_unavailable" in capture.stats:
+        health.log.warning("kernel copies of path arguments unavailable: paths come from the "
+                           "process's memory, and the kernel filter passes every event that has one",
+                           reason=capture.stats["kernel_copies_unavailable"])
     if "io_uring_unavailable" in capture.stats:
         health.log.warning("io_uring hook unavailable: io_uring opens are not seen",
                            reason=capture.stats["io_uring_unavailable"])

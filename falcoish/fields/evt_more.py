@@ -177,6 +177,11 @@ simple("evt.is_io_uring", BOOL, "true when the operation was an io_uring request
        "capture records it as `resolved.io_uring`), false for a syscall",
        lambda ev: ev.resolved.get("io_uring") == "true")
 
+simple("evt.arg_tampered", BOOL, "true when the caller's memory, read after the call, differed "
+       "from the kernel's own copy of an argument (a path, a connect address): the event carries "
+       "the kernel's value; live capture records it as `resolved.arg_tampered`",
+       lambda ev: ev.resolved.get("arg_tampered") == "true")
+
 # -- text and sources --------------------------------------------------------------------------
 simple("evt.info", STRING, "the same text as evt.args", evt_args)
 simple("evt.outputtime", STRING, "event time as an alert prints it (local HH:MM:SS.nnnnnnnnn)",

@@ -22,6 +22,7 @@ from ...latency import AgeHistogram
 from ...ruleset import RuleSet
 from . import kernel, procscan, snaplen, spec
 from .decoder import FloodNotice, RecordDecoder
+from .tamper import TamperNotice
 from .kcontrol import FilterControl, FloodSettings
 from .setup import LiveUnavailable, check_live_support
 from .state import StateTable
@@ -88,6 +89,14 @@ class LiveCapture:
     def on_flood(self, callback: Callable[[FloodNotice], None]) -> None:
         self.decoder.on_flood = callback
 
+    @property
+    def on_tamper(self) -> Callable[[TamperNotice], None]:
+        return self.decoder.on_tamper
+
+    @on_tamper.setter
+    def on_tamper(self, callback: Callable[[TamperNotice], None]) -> None:
+        self.decoder.on_tamper = callback
+
     # ------------------------------------------------------------------ lifecycle
     def start(self) -> None:
         """Compile and attach the probe, install the kernel filter, read /proc.  Idempotent;
@@ -108,6 +117,8 @@ class LiveCapture:
                 self.stats["kernel_filter_unavailable"] = probe.judge_error
             if probe.io_uring_error is not None:
                 self.stats["io_uring_unavailable"] = probe.io_uring_error
+            if probe.kcopy_error is not None:
+                self.stats["kernel_copies_unavailable"] = probe.kcopy_error
             self.filter.start(probe.tables, self.rules, self.flood)
             self._set_payloads(probe, self.rules)
             if self._scan:

@@ -21,6 +21,7 @@ from . import kernel, procscan, spec
 from .exec_cgroup import container_at_exec
 from .net_handlers import NetHandlers
 from .rawargs import DECODERS as _DECODERS, kernel_path as _kernel_path, split_blob as _split_blob, values as _values
+from .tamper import TamperNotice, tamper_notice
 from .state import O_CLOEXEC, O_DIRECTORY, Section, StateTable, Thread, fd_tag
 from .users import UserDirectory
 
@@ -92,6 +93,8 @@ class RecordDecoder(NetHandlers):
         self._rflags = 0
         #: called for each FLOOD record (a process above the flood threshold)
         self.on_flood: Callable[[FloodNotice], None] = lambda notice: None
+        #: called for each record whose argument the caller's memory misreported (kcopy.c)
+        self.on_tamper: Callable[[TamperNotice], None] = lambda notice: None
         self._install_handlers()
 
     def process(self, rec: bytes) -> Event | None:
@@ -107,8 +110,8 @@ class RecordDecoder(NetHandlers):
             self.stats["user_drops"] += 1
             return None
         st = self.state
-        if st._deferred:
-            st.flush()
+        if st.pending:
+            st.flush(hdr[0])
         ts = hdr[0] + self._ts_offset
         tid, pid = hdr[1], hdr[2]
         self._rflags = hdr[11]
@@ -135,6 +138,11 @@ class RecordDecoder(NetHandlers):
         except Exception:  # noqa: BLE001
             self.stats["user_drops"] += 1
             return None
+        if self._rflags & kernel.RF_TAMPERED:
+            notice = tamper_notice(name, rec, hdr, ts, t.comm or "")
+            if notice is not None:
+                self.stats["tampered"] = self.stats.get("tampered", 0) + 1
+                self.on_tamper(notice)
         if name not in self.wanted:
             self.stats["state_only"] += 1
             return None
@@ -151,6 +159,8 @@ class RecordDecoder(NetHandlers):
         resolved = self._resolved(name, t, args, fdsec, cid)
         if self._rflags & kernel.RF_IO_URING:     # evt.is_io_uring (iouring.c)
             resolved = dict(resolved or {}, io_uring="true")
+        if self._rflags & kernel.RF_TAMPERED:     # evt.arg_tampered (kcopy.c)
+            resolved = dict(resolved or {}, arg_tampered="true")
         self._num += 1
         captured = self.stats["captured"]
         captured[name] = captured.get(name, 0) + 1
@@ -325,7 +335,7 @@ class RecordDecoder(NetHandlers):
         if a[2]:
             code = a[1] & 0xFF
             args.update(status=code << 8, ret=code, sig=0, core=0)
-        self.state.on_exit(t)
+        self.state.on_exit(t, hdr[0])
         return args, None, t
 
     def _clone(self, name: str, t: Thread, rec: bytes, hdr: tuple[Any, ...], res: int) -> Any:

@@ -1,5 +1,6 @@
-/* io_uring opens and connects, as the same `openat`/`connect` records the syscalls give (flag
- * RF_IO_URING).  IOU_OPEN / IOU_CONNECT (kernel.py) say which the rules need.
+/* io_uring opens, connects and accepts, as the same `openat`/`connect`/`accept` records the
+ * syscalls give (flag RF_IO_URING).  IOU_OPEN / IOU_CONNECT / IOU_ACCEPT (kernel.py) say which
+ * the rules need.
  *
  * Why: an IORING_OP_OPENAT/OPENAT2 never passes through the openat syscall tracepoints, so a
  * program can open /etc/shadow unseen (the io_uring rootkit technique).  This kernel offers no
@@ -24,13 +25,16 @@
  * request's async data was tried and is not usable: it is recycled before the completion and
  * read as stale bytes at submission on this kernel.  A refused TCP connect has reset the
  * socket's peer: such a record carries no address.
+ * IORING_OP_ACCEPT: the listening descriptor from the submission, the peer from the new
+ * socket at completion (one completion per connection for a multishot accept).
  * Every offset comes from the running kernel's BTF (kernel.py IOURING_OFFSETS).
  */
 
+#define IOU_OP_ACCEPT 13
 #define IOU_OP_CONNECT 16
+#define IOU_CQE_F_MORE 2
 #define IOU_OP_OPENAT 18
 #define IOU_OP_OPENAT2 28
-#define RF_IO_URING 8
 #define IOU_NO_FD (-9)
 #define PF_IO_WORKER_BIT 0x10
 
@@ -55,6 +59,10 @@ static __always_inline int iou_wanted(u32 op) {
     if (op == IOU_OP_CONNECT)
         return 1;
 #endif
+#ifdef IOU_ACCEPT
+    if (op == IOU_OP_ACCEPT)
+        return 1;
+#endif
     return 0;
 }
 
@@ -76,7 +84,11 @@ int iou_submit(struct bpf_raw_tracepoint_args *ctx) {
     bpf_probe_read_kernel(&rflags, 4, (void *)(req + OFF_IOU_REQ_FLAGS));
     n->fd = fd;
     n->fixed = rflags & 1;                /* REQ_F_FIXED_FILE: fd is a registered-file slot */
-    if (op != IOU_OP_CONNECT) {
+    if (op == IOU_OP_ACCEPT) {            /* accepted into a registered-file slot: no fd */
+        u32 slot = 0;
+        bpf_probe_read_kernel(&slot, 4, (void *)(req + OFF_IOU_ACCEPT_SLOT));
+        n->fixed |= (slot != 0) << 1;
+    } else if (op != IOU_OP_CONNECT) {
         u64 fname = read_u64(req + OFF_IOU_OPEN_FILENAME);
         u64 name = read_u64(fname + OFF_FILENAME_NAME);
         if (name)
@@ -121,25 +133,6 @@ static __always_inline int iou_send(struct bpf_raw_tracepoint_args *ctx, struct 
     return 0;
 }
 
-/* The peer as the socket holds it, as a sockaddr in slot 0 (nothing when it is reset). */
-static __always_inline void iou_peer(struct evt *e, u64 sk) {
-    u16 family = 0, dport = 0;
-    bpf_probe_read_kernel(&family, 2, (void *)(sk + OFF_SKC_FAMILY));
-    bpf_probe_read_kernel(&dport, 2, (void *)(sk + OFF_IOU_SKC_DPORT));
-    if (!dport || (family != 2 && family != 10))
-        return;
-    __builtin_memset(e->s[0], 0, 28);
-    bpf_probe_read_kernel(&e->s[0][0], 2, &family);
-    bpf_probe_read_kernel(&e->s[0][2], 2, &dport);          /* network order, as sockaddr */
-    if (family == 2) {
-        bpf_probe_read_kernel(&e->s[0][4], 4, (void *)(sk + OFF_IOU_SKC_DADDR));
-        e->slen[0] = 16;
-    } else {
-        bpf_probe_read_kernel(&e->s[0][8], 16, (void *)(sk + OFF_IOU_SKC_V6_DADDR));
-        e->slen[0] = 28;
-    }
-}
-
 int iou_complete(struct bpf_raw_tracepoint_args *ctx) {
     u64 req = ctx->args[1];
     if (!req || IS_SELF())
@@ -173,8 +166,35 @@ int iou_complete(struct bpf_raw_tracepoint_args *ctx) {
         u64 socket = read_u64(file + OFF_FILE_PRIVATE);
         u64 sk = read_u64(socket + OFF_SOCKET_SK);
         if (sk)
-            iou_peer(e, sk);
+            sock_peer(e, 0, sk);
         connect_sock(e, sk);
+        return iou_send(ctx, e, req, ret);
+    }
+#endif
+#ifdef IOU_ACCEPT
+    if (op == IOU_OP_ACCEPT) {
+        /* the listening descriptor from the submission; the peer from the accepted socket.  A
+         * multishot accept completes once per connection (IORING_CQE_F_MORE): its submission
+         * stays for the next one. */
+        struct evt *e = record_begin(EV_ACCEPT);
+        u32 cflags = 0;
+        bpf_probe_read_kernel(&cflags, 4, (void *)(ctx->args[2] + OFF_IOU_CQE_FLAGS));
+        s64 lfd = n->fixed & 1 ? (s64)IOU_NO_FD : n->fd;
+        u32 direct = n->fixed & 2;
+        if (!(cflags & IOU_CQE_F_MORE))
+            iou_subs.delete(&req);
+        if (!e)
+            return 0;
+        e->a[0] = (u64)lfd;
+        e->nstr = 1;
+        e->slen[0] = 0;
+        if (direct && res >= 0)
+            ret = IOU_NO_FD;               /* a registered-file slot, not a descriptor */
+        else if (ret >= 0) {
+            u64 sk = fd_sock(ret);
+            if (sk)
+                sock_peer(e, 0, sk);
+        }
         return iou_send(ctx, e, req, ret);
     }
 #endif

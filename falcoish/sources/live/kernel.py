@@ -25,6 +25,7 @@ from .setup import import_bcc
 PROBE_C = Path(__file__).with_name("probe.c")
 KFILTER_C = Path(__file__).with_name("kfilter.c")
 PAYLOAD_C = Path(__file__).with_name("payload.c")
+NET_C = Path(__file__).with_name("net.c")
 KPATH_C = Path(__file__).with_name("kpath.c")
 IOURING_C = Path(__file__).with_name("iouring.c")
 TRACEFS = Path("/sys/kernel/tracing/events")
@@ -40,6 +41,18 @@ EXEC_ARGV_OFF = EXEC_LENS_OFF + 8
 HEADER = struct.Struct("<QIIIIHH3HHIq6QQQ24x16s")
 assert HEADER.size == HEADER_SIZE
 RF_TRACKED, RF_MATCHED, RF_LANE1, RF_IO_URING = 1, 2, 4, 8
+# kcopy.c: the caller's memory differed from the kernel's copy of an argument (the slot in 2
+# bits at RF_TAMPER_SHIFT; RF_CLAIM: slot CLAIM_SLOT holds what the memory said); name slots
+# that only the caller's copy filled, one bit each at RF_UCOPY_SHIFT.
+RF_TAMPERED, RF_CLAIM, RF_TAMPER_SHIFT, RF_UCOPY_SHIFT, CLAIM_SLOT = 16, 32, 8, 12, 2
+KCOPY_C = Path(__file__).with_name("kcopy.c")
+# Members kcopy.c reads; a kernel that lacks one keeps the caller's copies (start says so).
+KCOPY_OFFSETS = {
+    "OFF_TASK_STACK": ("task_struct", "stack"), "OFF_TASK_FLAGS": ("task_struct", "flags"),
+    "OFF_KMEM_CACHE_NAME": ("kmem_cache", "name"), "OFF_FILENAME_NAME": ("filename", "name"),
+    "OFF_FILENAME_UPTR": ("filename", "uptr"), "OFF_FILENAME_INAME": ("filename", "iname"),
+}
+KCOPY_HOOK = "kmem_cache_free"
 # io_uring requests (iouring.c): members read from io_uring's own structs, which a kernel
 # without io_uring (or a future layout) may lack; then io_uring opens go unseen and start says so.
 IOURING_OFFSETS = {
@@ -53,11 +66,10 @@ IOURING_OFFSETS = {
     "OFF_IOU_TASK_LEADER": ("task_struct", "group_leader"), "OFF_IOU_REQ_FD": ("io_kiocb", "cqe.fd"),
     "OFF_IOU_REQ_FLAGS": ("io_kiocb", "flags"),
     "OFF_IOU_REQ_FILE": ("io_kiocb", "file"),
-    "OFF_IOU_SKC_DADDR": ("sock_common", "skc_daddr"), "OFF_IOU_SKC_DPORT": ("sock_common", "skc_dport"),
-    "OFF_IOU_SKC_V6_DADDR": ("sock_common", "skc_v6_daddr"),
+    "OFF_IOU_CQE_FLAGS": ("io_uring_cqe", "flags"), "OFF_IOU_ACCEPT_SLOT": ("io_accept", "file_slot"),
 }
 # The event types io_uring requests are followed for (when attached), and iouring.c's switch.
-IOURING_TYPES = {"openat": "IOU_OPEN", "connect": "IOU_CONNECT"}
+IOURING_TYPES = {"openat": "IOU_OPEN", "connect": "IOU_CONNECT", "accept": "IOU_ACCEPT"}
 # The raw tracepoints iouring.c attaches to, by program name.
 IOURING_HOOKS = {"iou_submit": "io_uring_submit_req", "iou_complete": "io_uring_complete"}
 COUNTER_KINDS = ("seen", "filtered", "sent_reserved", "sent_bulk", "dropped_reserved", "dropped_bulk")
@@ -75,6 +87,8 @@ BTF_OFFSETS = {
     "OFF_INODE_MODE": ("inode", "i_mode"), "OFF_SOCKET_SK": ("socket", "sk"),
     "OFF_SKC_FAMILY": ("sock_common", "skc_family"), "OFF_SKC_NUM": ("sock_common", "skc_num"),
     "OFF_SKC_RCV_SADDR": ("sock_common", "skc_rcv_saddr"),
+    "OFF_SKC_DADDR": ("sock_common", "skc_daddr"), "OFF_SKC_DPORT": ("sock_common", "skc_dport"),
+    "OFF_SKC_V6_DADDR": ("sock_common", "skc_v6_daddr"),
     "OFF_SKC_V6_RCV_SADDR": ("sock_common", "skc_v6_rcv_saddr"),
     "OFF_SK_TYPE": ("sock", "sk_type"), "OFF_SK_PROTOCOL": ("sock", "sk_protocol"),
     "OFF_TASK_CRED": ("task_struct", "cred"),
@@ -153,6 +167,9 @@ def gen_exit_program(sc: spec.Syscall, index: dict[str, int]) -> str:
             lines.append(f"    STR(e, {idx}, {arg});")
         elif f.kind == "sockaddr":
             lines.append(f"    BYTES(e, {idx}, {arg}, arg{index[f.length]});")
+        elif f.kind == "xsockaddr" and sc.type in spec.FD_CREATORS:       # accept: from the new socket
+            lines.append(f"    if (ret >= 0) sock_peer(e, {idx}, fd_sock(ret));")
+            lines.append(f"    else if (e->nstr < {idx + 1}) e->nstr = {idx + 1};")
         elif f.kind == "xsockaddr":
             lines.append(f"    if (ret >= 0) XSOCKADDR(e, {idx}, {arg}, arg{index[f.length]});")
             lines.append(f"    else if (e->nstr < {idx + 1}) e->nstr = {idx + 1};")
@@ -164,6 +181,9 @@ def gen_exit_program(sc: spec.Syscall, index: dict[str, int]) -> str:
                 lines.append(f"    PAYLOAD_SENT(e, {idx}, {arg}, ret);")
             else:
                 lines.append(f"    if (ret >= 0) PAYLOAD(e, {idx}, {arg}, ret);")
+    names = spec.kernel_copied_slots(sc.type)
+    if names:
+        lines.append(f"    kcopy_take(e, regs, {names});")
     if sc.type in spec.OPEN_TYPES:
         lines.append("    kpath(e, ret);")
     lines += ["    PLAIN_EXIT_END()", "}", ""]
@@ -193,11 +213,41 @@ def iouring_defines(btf: KernelBTF | None = None) -> tuple[list[str], str | None
         return [], str(exc)
 
 
+def thread_size(config_paths: Iterable[str] = ("/proc/config.gz", f"/boot/config-{os.uname().release}")) -> int:
+    """The kernel stack size on x86_64 (pt_regs sit at its top): 16 KiB, doubled by KASAN."""
+    import gzip
+    for path in config_paths:
+        try:
+            raw = gzip.open(path).read() if path.endswith(".gz") else Path(path).read_bytes()
+        except OSError:
+            continue
+        return 32768 if b"\nCONFIG_KASAN=y" in raw else 16384
+    return 16384
+
+
+def kcopy_defines(btf: KernelBTF | None = None) -> tuple[list[str], str | None]:
+    """kcopy.c's offsets and sizes as #defines, or why the kernel's copies cannot be read here."""
+    try:
+        btf = btf or KernelBTF.load()
+        missing = [f"{s}.{m}" for s, m in KCOPY_OFFSETS.values() if not btf.has(s, m)]
+        if missing:
+            return [], "the kernel's BTF lacks " + ", ".join(missing)
+        return btf.defines(KCOPY_OFFSETS) + [f"#define PTREGS_SIZE {btf.size('pt_regs')}",
+                                             f"#define THREAD_SIZE {thread_size()}"], None
+    except (OSError, KeyError, ValueError) as exc:
+        return [], str(exc)
+
+
+# Without the kernel's copies every name slot is the caller's word (the filter passes it).
+KCOPY_ABSENT = "#define kcopy_take(e, regs, names) ((e)->rflags |= ((names) & 7) << RF_UCOPY_SHIFT)\n"
+
+
 def build_source(attach: Iterable[str], lane_pages: tuple[int, int] = (2048, 2048),
                  stash_entries: int = 65536,
                  offsets: list[str] | None = None,
                  entry_payloads: Iterable[str] = (),
-                 iouring: list[str] | None = None) -> tuple[str, set[str], list[str]]:
+                 iouring: list[str] | None = None,
+                 kcopy: list[str] | None = None) -> tuple[str, set[str], list[str]]:
     """The program text for `attach`, the syscalls that could not be attached here, and the
     syscalls reached through the exit dispatcher.  `entry_payloads`: send syscalls whose
     payload is read at entry (an enter tracepoint each, so only those the rules need).
@@ -237,7 +287,17 @@ def build_source(attach: Iterable[str], lane_pages: tuple[int, int] = (2048, 204
     probe = PROBE_C.read_text().replace("/* @KFILTER@ (kfilter.c is inserted here by kernel.py) */",
                                         KFILTER_C.read_text())
     probe = probe.replace("/* @PAYLOAD@ (payload.c is inserted here by kernel.py) */", PAYLOAD_C.read_text())
+    probe = probe.replace("/* @NET@ (net.c is inserted here by kernel.py) */", NET_C.read_text())
     probe = probe.replace("/* @KPATH@ (kpath.c is inserted here by kernel.py) */", KPATH_C.read_text())
+    copied = sorted(t for t in plain if spec.kernel_copied_slots(t))
+    if kcopy and copied:
+        nrs = sorted(n for t in copied for n in (spec.SYSCALL_NR_X86_64[t], *spec.SYSCALL_ALIASES_X86_64.get(t, ())))
+        defines += kcopy + ["#define KCOPY_ENTRIES 4096", "#define KCOPY_NR(nr) (" +
+                            " || ".join(f"(nr) == {n}" for n in nrs) + ")"]
+        kcopy_text = KCOPY_C.read_text()
+    else:
+        kcopy_text = KCOPY_ABSENT
+    probe = probe.replace("/* @KCOPY@ (kcopy.c is inserted here by kernel.py) */", kcopy_text)
     if iouring and IOURING_TYPES.keys() & set(plain):
         defines += iouring + [f"#define {IOURING_TYPES[t]} 1" for t in sorted(IOURING_TYPES.keys() & set(plain))]
         probe += "\n" + IOURING_C.read_text()
@@ -254,8 +314,9 @@ class KernelProbe:
         self._bcc = bcc
         started = time.monotonic()
         iouring, why = iouring_defines()
+        kcopy, kcopy_why = kcopy_defines()
         text, self.missing, plain = build_source(attach, lane_pages, entry_payloads=entry_payloads,
-                                                 iouring=iouring)
+                                                 iouring=iouring, kcopy=kcopy)
         #: why io_uring requests are not followed (None: followed, or no rule needs opens)
         wanted = bool(IOURING_TYPES.keys() & set(plain))
         self.io_uring_error: str | None = why if wanted else None
@@ -279,6 +340,10 @@ class KernelProbe:
                 progs[ctypes.c_int(nr)] = ctypes.c_int(fn.fd)
         if iouring and wanted and self.io_uring_error is None:
             self.io_uring_error = self._attach_iouring(bcc)
+        #: why path arguments come from the caller's memory here (None: from the kernel's copies)
+        self.kcopy_error: str | None = None
+        if any(spec.kernel_copied_slots(t) for t in plain):
+            self.kcopy_error = kcopy_why or self._attach_raw("kc_free", KCOPY_HOOK)
         self.compile_s = time.monotonic() - started
         self._rings = RingSet([RingReader.from_table(self._bpf[b"lane0"]),
                                RingReader.from_table(self._bpf[b"lane1"])])
@@ -289,10 +354,17 @@ class KernelProbe:
         """Attach iouring.c's programs; the reason when a tracepoint is missing (a kernel
         built without io_uring): syscalls are still followed, io_uring opens are not."""
         for fn, tp in IOURING_HOOKS.items():
-            try:
-                self._bpf.attach_raw_tracepoint(tp=tp.encode(), fn_name=fn.encode())
-            except Exception as exc:  # noqa: BLE001 - BCC raises bare Exception
-                return f"raw tracepoint {tp}: {str(exc).splitlines()[0][:200]}"
+            why = self._attach_raw(fn, tp)
+            if why:
+                return why
+        return None
+
+    def _attach_raw(self, fn: str, tp: str) -> str | None:
+        """Attach program `fn` to raw tracepoint `tp`; the reason if that fails."""
+        try:
+            self._bpf.attach_raw_tracepoint(tp=tp.encode(), fn_name=fn.encode())
+        except Exception as exc:  # noqa: BLE001 - BCC raises bare Exception
+            return f"raw tracepoint {tp}: {str(exc).splitlines()[0][:200]}"
         return None
 
     def poll(self, timeout_ms: int, bulk_limit: int = 4096) -> list[bytes]:

@@ -307,6 +307,8 @@ static __always_inline void kf_slot(struct evt *e, u32 type, struct kf_type *cfg
     u32 len = raw ? slen : (slen > 0 ? slen - 1 : 0);
     ks->len[i] = len;
     ks->whole = raw ? slen > 0 && slen >= cfg->paymin[i] : slen > 0 && slen < STR_SZ;
+    if ((e->rflags >> (RF_UCOPY_SHIFT + i)) & 1)     /* only the caller's word for it (kcopy.c) */
+        ks->whole = 0;
     if (!ks->whole) {
         ks->unknown |= used;
         ks->len[i] = 0;

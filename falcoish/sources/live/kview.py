@@ -11,7 +11,7 @@ import posixpath
 from typing import Any
 
 from . import spec
-from .kernel import HEADER, HEADER_SIZE, STR_SZ
+from .kernel import HEADER, HEADER_SIZE, RF_UCOPY_SHIFT, STR_SZ
 from .kfilter_maps import KF_STR
 from .snaplen import SNAPLEN
 
@@ -37,6 +37,9 @@ class RecordValues:
         self.slots: list[tuple[bytes, bool]] = []
         for i in range(3):
             n = hdr[7 + i] if i < nstr else 0
+            if (hdr[11] >> (RF_UCOPY_SHIFT + i)) & 1:     # only the caller's copy (kcopy.c)
+                self.slots.append((b"", False))
+                continue
             if i in payloads:             # raw bytes, no NUL; known when read at all
                 self.slots.append((rec[HEADER_SIZE + i * STR_SZ: HEADER_SIZE + i * STR_SZ + n], 0 < n <= STR_SZ))
                 continue

@@ -3,8 +3,10 @@
  *
  * Read at run time by kernel.py, which prepends #defines (EV_* type numbers, struct offsets
  * from the running kernel's BTF, sizes), then kfilter.c (the rule-derived filter), then this
- * file (with payload.c, the I/O payload reads, inserted at @PAYLOAD@), then one exit program
- * per wanted "plain" syscall generated from spec.py.
+ * file (with kpath.c, the opened file's path; kcopy.c, the kernel's copies of path arguments;
+ * payload.c, the I/O payload reads; net.c, the socket syscalls; each inserted at its @NAME@
+ * marker), then one exit program per wanted "plain" syscall generated from spec.py, then
+ * iouring.c when io_uring requests are followed.
  *
  * Flow of a plain syscall: the raw tracepoint `sys_exit` (one program for every syscall, so
  * a syscall nobody wants costs one tail-call miss) tail-calls the program of that syscall,
@@ -69,6 +71,12 @@ struct exec_evt {
 #define RF_TRACKED 1     /* the descriptor this event created is tracked: user space keeps it */
 #define RF_MATCHED 2     /* passed the rule-derived filter (or the type is not filtered) */
 #define RF_LANE1 4
+#define RF_IO_URING 8     /* (iouring.c) */
+#define RF_TAMPERED 16   /* the caller's memory differed from the kernel's copy (kcopy.c) */
+#define RF_CLAIM 32      /* ... and slot CLAIM_SLOT holds what the memory said */
+#define RF_TAMPER_SHIFT 8    /* 2 bits: the slot that differed */
+#define RF_UCOPY_SHIFT 12    /* NSTR bits: name slots with only the caller's copy */
+#define CLAIM_SLOT 2
 
 /* per-type policy, set by user space in `kf_types` (kfilter.c) */
 #define ST_NONE 0        /* only the rule filter decides */
@@ -236,6 +244,55 @@ static __always_inline u32 fd_mode(s64 fd) {
 }
 
 /* @KPATH@ (kpath.c is inserted here by kernel.py) */
+
+/* ---------------------------------------------------------------- the kernel's copy of an argument */
+
+/* Do `len` bytes of the two strings differ?  Whole words, the last one masked. */
+static __always_inline int text_differs(const char *a, const char *b, u32 len) {
+#pragma unroll
+    for (int w = 0; w < STR_SZ / 8; w++) {
+        if (w * 8 >= len)
+            break;
+        u64 x = *(const u64 *)(a + w * 8) ^ *(const u64 *)(b + w * 8);
+        u32 rem = len - w * 8;
+        if (rem < 8)
+            x &= (1ULL << (rem * 8)) - 1;
+        if (x)
+            return 1;
+    }
+    return 0;
+}
+
+/* String slot i gets the kernel's text `k` (klen bytes with the NUL) in place of what the
+ * caller's memory said; a different reading is kept as the claim (slot CLAIM_SLOT, when
+ * free and `claim` allows: exec records keep cgroups there) and marks the record
+ * RF_TAMPERED (see kcopy.c). */
+static __always_inline void kcopy_apply(struct evt *e, u32 i, const char *k, u32 klen, int claim) {
+    if (i >= NSTR || klen == 0 || klen > STR_SZ)
+        return;
+    u32 ulen = e->slen[i];
+    if (ulen == klen && !text_differs(e->s[i], k, klen))
+        return;
+    if (ulen > 0 && ulen <= STR_SZ) {
+        e->rflags |= RF_TAMPERED | (i << RF_TAMPER_SHIFT);
+        if (claim && e->nstr <= CLAIM_SLOT && i != CLAIM_SLOT) {
+            bpf_probe_read_kernel(e->s[CLAIM_SLOT], STR_SZ, e->s[i]);
+            e->slen[CLAIM_SLOT] = ulen;
+            e->nstr = CLAIM_SLOT + 1;
+            e->rflags |= RF_CLAIM;
+        }
+    }
+    bpf_probe_read_kernel(e->s[i], STR_SZ, k);
+    e->slen[i] = klen;
+}
+
+/* The user registers saved at syscall entry, copied once per syscall by the dispatcher (one
+ * read of the span REGS_LO .. REGS_LO + REGS_SPAN that holds the six arguments and orig_ax)
+ * and read from here by the exit programs: cheaper than one kernel read per argument. */
+struct sysregs { u64 v[REGS_SPAN / 8]; };
+BPF_PERCPU_ARRAY(sysregs_map, struct sysregs, 1);
+
+/* @KCOPY@ (kcopy.c is inserted here by kernel.py) */
 
 /* ---------------------------------------------------------------- descriptor tracking */
 
@@ -442,6 +499,8 @@ static __always_inline int decide_end(struct evt *e, struct kf_type *cfg, int ma
     } else if (cfg->state == ST_OPEN && newfd >= 0) {
         needed = cfg->track_writers;        /* creat: always a writer */
     }
+    if (e->rflags & RF_TAMPERED)          /* always reported: it is an attack on the probe */
+        matched = 1;
     if (!matched && !needed) {
         count(type, C_FILTERED);
         return 0;
@@ -850,6 +909,17 @@ TRACEPOINT_PROBE(sched, sched_process_exec) {
     if (!x)
         return 0;
     fill_common(&x->h, 0);
+    if (x->h.type == EV_EXECVE) {
+        /* the kernel's copy of execve's path (bprm->filename; for execveat it is rewritten
+         * as /dev/fd/N/...) in place of the entry read of the caller's memory */
+        u32 zero = 0;
+        struct kpath_buf *kb = kpath_scratch.lookup(&zero);
+        if (kb) {
+            long n = bpf_probe_read_kernel_str(kb->b, STR_SZ, (void *)args + (args->data_loc_filename & 0xFFFF));
+            if (n > 0)
+                kcopy_apply(&x->h, 0, kb->b, n, 0);
+        }
+    }
     exec_creds(&x->h);
     exec_cgroups(&x->h);
     exec_send(x);
@@ -908,12 +978,6 @@ TRACEPOINT_PROBE(syscalls, sys_exit_vfork) { return exit_common(args->ret, EV_VF
 /* ---------------------------------------------------------------- plain syscalls at exit */
 
 BPF_PROG_ARRAY(exit_progs, 512);
-
-/* The user registers saved at syscall entry, copied once per syscall by the dispatcher (one
- * read of the span REGS_LO .. REGS_LO + REGS_SPAN that holds the six arguments and orig_ax)
- * and read from here by the exit programs: cheaper than one kernel read per argument. */
-struct sysregs { u64 v[REGS_SPAN / 8]; };
-BPF_PERCPU_ARRAY(sysregs_map, struct sysregs, 1);
 
 RAW_TRACEPOINT_PROBE(sys_exit) {
     u32 zero = 0;
@@ -977,151 +1041,14 @@ int sx_openat2(struct bpf_raw_tracepoint_args *ctx) {
     e->a[2] = how[1];
     e->a[3] = how[2];
     STR(e, 0, sys_arg(regs, 1));
+    kcopy_take(e, regs, 1);
     kpath(e, ret);
     PLAIN_EXIT_END()
 }
 #endif
 
-/* The socket behind descriptor `fd` (struct sock *), through file->private_data. */
-static __always_inline u64 fd_sock(s64 fd) {
-    u64 file = fd_file(fd);
-    u64 socket = read_u64(file + OFF_FILE_PRIVATE);
-    return read_u64(socket + OFF_SOCKET_SK);
-}
-
-/* The local end of the socket behind `fd` as the kernel holds it after the call (a send
- * on an unbound socket binds it): family << 48 | port << 32 | IPv4 address (network order);
- * an IPv6 socket carries its port only; 0 when not a bound inet socket. */
-static __always_inline u64 sock_local(s64 fd) {
-    u64 sk = fd_sock(fd);
-    if (!sk)
-        return 0;
-    u16 family = 0, port = 0;
-    u32 a4 = 0;
-    bpf_probe_read_kernel(&family, 2, (void *)(sk + OFF_SKC_FAMILY));
-    if (family != 2 && family != 10)
-        return 0;
-    bpf_probe_read_kernel(&port, 2, (void *)(sk + OFF_SKC_NUM));
-    if (family == 2)
-        bpf_probe_read_kernel(&a4, 4, (void *)(sk + OFF_SKC_RCV_SADDR));
-    return ((u64)family << 48) | ((u64)port << 32) | a4;
-}
-
 /* @PAYLOAD@ (payload.c is inserted here by kernel.py) */
 
-#ifdef WANT_connect
-static __always_inline void connect_sock(struct evt *e, u64 sk);
-/* connect: the remote address as passed; the local end as the kernel bound it (a[3] = the
- * socket when its local port is known, a[4] = IPv4 address, a[5] = port, slot 1 = IPv6);
- * a[1] = 1 << 32 | socket type << 16 | protocol, from the socket itself: a socket made
- * before the capture, or whose socket() record was not needed, is otherwise known only from
- * /proc, which a short-lived process has left by the time user space looks. */
-int sx_connect(struct bpf_raw_tracepoint_args *ctx) {
-    PLAIN_EXIT_BEGIN(EV_CONNECT)
-    s64 fd = (s64)(s32)sys_arg(regs, 0);
-    e->a[0] = (u64)fd;
-    e->a[1] = 0;
-    e->a[2] = 0;
-    e->a[3] = 0;
-    e->a[4] = 0;
-    e->a[5] = 0;
-    BYTES(e, 0, sys_arg(regs, 1), sys_arg(regs, 2));
-    connect_sock(e, fd_sock(fd));
-    PLAIN_EXIT_END()
-}
-
-/* What connect reports from the socket itself (see sx_connect); shared with io_uring's
- * IORING_OP_CONNECT (iouring.c). */
-static __always_inline void connect_sock(struct evt *e, u64 sk) {
-    if (sk) {
-        u16 family = 0, port = 0, type = 0, proto = 0;
-        bpf_probe_read_kernel(&type, 2, (void *)(sk + OFF_SK_TYPE));
-        bpf_probe_read_kernel(&proto, 2, (void *)(sk + OFF_SK_PROTOCOL));
-        e->a[1] = (1ULL << 32) | ((u64)type << 16) | proto;
-        bpf_probe_read_kernel(&family, 2, (void *)(sk + OFF_SKC_FAMILY));
-        bpf_probe_read_kernel(&port, 2, (void *)(sk + OFF_SKC_NUM));
-        if (port && family == 2) {
-            u32 a4 = 0;
-            bpf_probe_read_kernel(&a4, 4, (void *)(sk + OFF_SKC_RCV_SADDR));
-            e->a[3] = sk;
-            e->a[4] = a4;
-            e->a[5] = port;
-        } else if (port && family == 10) {
-            bpf_probe_read_kernel(e->s[1], 16, (void *)(sk + OFF_SKC_V6_RCV_SADDR));
-            e->slen[1] = 16;
-            e->nstr = 2;
-            e->a[3] = sk;
-            e->a[5] = port;
-        }
-    }
-}
-#endif
-
-#if defined(WANT_sendmsg) || defined(WANT_recvmsg)
-/* sendmsg/recvmsg: a[0] = fd, a[1] = bytes in the iovecs (up to MSG_IOVS of them), a[2] =
- * the socket's local end; slot 0 = msg_name (for recvmsg as the kernel wrote it back, its
- * length updated), slot 1 = the payload of the first iovec, cut to the return value. */
-#define MSG_IOVS 8
-struct umsghdr { u64 name; s32 namelen; s32 pad; u64 iov; u64 iovlen; };
-static __always_inline void msg_record(struct evt *e, struct sysregs *regs, long ret) {
-    s64 fd = (s64)(s32)sys_arg(regs, 0);
-    struct umsghdr h = {};
-    bpf_probe_read_user(&h, sizeof(h), (void *)sys_arg(regs, 1));
-    e->a[0] = (u64)fd;
-    e->a[2] = sock_local(fd);
-    u64 total = 0, base = 0, first = 0;
-    #pragma unroll
-    for (int i = 0; i < MSG_IOVS; i++) {
-        if (i >= h.iovlen)
-            break;
-        u64 v[2] = {0, 0};
-        bpf_probe_read_user(v, sizeof(v), (void *)(h.iov + 16 * i));
-        if (i == 0) {
-            base = v[0];
-            first = v[1];
-        }
-        total += v[1];
-    }
-    e->a[1] = total;
-    BYTES(e, 0, h.name, ret >= 0 ? h.namelen : 0);
-    u64 n = ret >= 0 && (u64)ret < first ? (u64)ret : first;
-    if (e->type == EV_SENDMSG)
-        PAYLOAD_SENT(e, 1, base, ret >= 0 ? (s64)n : ret);
-    else if (ret >= 0 && base)
-        PAYLOAD(e, 1, base, n);
-}
-#endif
-
-#ifdef WANT_sendmsg
-int sx_sendmsg(struct bpf_raw_tracepoint_args *ctx) {
-    PLAIN_EXIT_BEGIN(EV_SENDMSG)
-    msg_record(e, regs, ret);
-    PLAIN_EXIT_END()
-}
-#endif
-
-#ifdef WANT_recvmsg
-int sx_recvmsg(struct bpf_raw_tracepoint_args *ctx) {
-    PLAIN_EXIT_BEGIN(EV_RECVMSG)
-    msg_record(e, regs, ret);
-    PLAIN_EXIT_END()
-}
-#endif
-
-#ifdef WANT_listen
-int sx_listen(struct bpf_raw_tracepoint_args *ctx) {
-    PLAIN_EXIT_BEGIN(EV_LISTEN)
-    s64 fd = (s64)(s32)sys_arg(regs, 0);
-    e->a[0] = (u64)fd;
-    e->a[1] = sys_arg(regs, 1);
-    u64 sk = fd_sock(fd);
-    u16 port = 0;
-    if (sk)
-        bpf_probe_read_kernel(&port, 2, (void *)(sk + OFF_SKC_NUM));
-    e->a[2] = port ? sk : 0;
-    e->a[3] = port;
-    PLAIN_EXIT_END()
-}
-#endif
+/* @NET@ (net.c is inserted here by kernel.py) */
 
 /* ---------------------------------------------------------------- generated exit programs */

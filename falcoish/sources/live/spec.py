@@ -8,7 +8,8 @@ field list given here (scalars fill a[0], a[1]... in order, strings s[0], s[1]..
 
 Field kinds: `fd`/`i32` (int, sign-extended from 32 bits), `u32`, `i64`, `u64`, `str` (user
 string), `sockaddr` (bytes at a pointer, length in another tracepoint field), `xsockaddr`
-(sockaddr the kernel writes back, read at exit through an `int *` length), `xfds` (the int[2]
+(sockaddr the kernel writes back, read at exit through an `int *` length; for accept and
+accept4 the peer of the new socket instead, which the caller cannot rewrite), `xfds` (the int[2]
 of pipe/pipe2, read at exit), `buf` (an I/O payload, at most `snaplen` bytes and never more
 than the syscall returned, only while a rule needs it: see snaplen.py; a receive's is read at
 exit, a send's or a write's at entry where possible), `sklocal`
@@ -244,6 +245,28 @@ OPEN_TYPES = frozenset(("open", "openat", "openat2", "creat"))
 # String slot where the probe puts the canonical path of the file an open-family call opened,
 # walked from the kernel's struct file (kpath.c); every open type uses only slot 0 otherwise.
 KPATH_SLOT = 1
+# The path arguments the kernel copies into a `struct filename` (getname) before using them:
+# the probe takes their text from that copy, not from the caller's memory (kcopy.c).
+KERNEL_COPIED: dict[str, tuple[str, ...]] = {
+    "open": ("name",), "openat": ("name",), "openat2": ("name",), "creat": ("name",),
+    "unlink": ("path",), "unlinkat": ("name",), "rmdir": ("path",),
+    "rename": ("oldpath", "newpath"), "renameat": ("oldpath", "newpath"),
+    "renameat2": ("oldpath", "newpath"), "link": ("oldpath", "newpath"),
+    "linkat": ("oldpath", "newpath"), "symlink": ("target", "linkpath"),
+    "symlinkat": ("target", "linkpath"), "chmod": ("filename",), "fchmodat": ("filename",),
+    "mkdir": ("path",), "mkdirat": ("path",), "mount": ("dir",), "umount2": ("name",),
+    "chdir": ("path",),
+}
+
+
+def kernel_copied_slots(type_name: str) -> int:
+    """Bit i set for each string slot of `type_name` that holds a kernel-copied path."""
+    sc = SYSCALLS.get(type_name)
+    if sc is None:
+        return 0
+    return sum(1 << sc.positions[name][1] for name in KERNEL_COPIED.get(type_name, ()))
+
+
 # Syscalls whose return value is a new descriptor (pipe/pipe2 return two, in their `_fds` slot).
 FD_CREATORS = OPEN_TYPES | frozenset(("socket", "accept", "accept4", "dup", "dup2", "dup3",
                                       "memfd_create", "userfaultfd", "bpf"))

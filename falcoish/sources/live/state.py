@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import os
 import posixpath
+from collections import deque
 from typing import Any, Callable
 
 from . import containers, procscan
@@ -125,6 +126,10 @@ class Thread:
         self.section: Section | None = None
 
 
+#: how long (event time) an exited thread stays in the table for its late records
+EXIT_GRACE_NS = 2_000_000_000
+
+
 def _signed32(v: int) -> int:
     return v - (1 << 32) if v >= 1 << 31 else v
 
@@ -139,7 +144,9 @@ class StateTable:
         self.max_threads = max_threads
         self.max_fds = max_fds
         self.gen = 0
-        self._deferred: list[tuple[str, int, int]] = []
+        self._deferred: list[tuple[int, int]] = []      # (pid, fd) closed by the last event
+        #: exited threads, oldest first, with the event time of their exit (see on_exit)
+        self._exited: deque[tuple[int, Thread]] = deque()
         self._read = proc_reader
         self._sockets = procscan.SocketTables()
         self._missing_parents: dict[int, int] = {}
@@ -283,24 +290,27 @@ class StateTable:
         return parent
 
     # ------------------------------------------------------------------ deferred removals
-    def flush(self) -> None:
-        """Apply removals deferred by the previous event (close, exit)."""
-        if not self._deferred:
-            return
-        for kind, a, b in self._deferred:
-            if kind == "fd":
-                proc = self.procs.get(a)
-                if proc is not None:
-                    proc.fds.pop(b, None)
-            else:
-                self._remove_thread(a)
+    def flush(self, now: int = 1 << 62) -> None:
+        """Apply the closes deferred by the previous event, and remove the threads that exited
+        more than EXIT_GRACE_NS of event time before `now` (the time of the record at hand)."""
+        for pid, fd in self._deferred:
+            proc = self.procs.get(pid)
+            if proc is not None:
+                proc.fds.pop(fd, None)
         self._deferred.clear()
+        exited = self._exited
+        while exited and exited[0][0] + EXIT_GRACE_NS <= now:
+            _, t = exited.popleft()
+            if self.threads.get(t.tid) is t:
+                self._remove_thread(t.tid)
+
+    @property
+    def pending(self) -> bool:
+        """Removals wait for flush()."""
+        return bool(self._deferred or self._exited)
 
     def defer_close(self, pid: int, fd: int) -> None:
-        self._deferred.append(("fd", pid, fd))
-
-    def defer_exit(self, tid: int) -> None:
-        self._deferred.append(("thread", tid, 0))
+        self._deferred.append((pid, fd))
 
     def _remove_thread(self, tid: int) -> None:
         t = self.threads.pop(tid, None)
@@ -428,8 +438,12 @@ class StateTable:
         p.exe_upper, p.exe_lower = overlay_layer(p.ppid, p.exepath, p.container) if p.ppid > 0 \
             else (False, False)
 
-    def on_exit(self, t: Thread) -> None:
-        self.defer_exit(t.tid)
+    def on_exit(self, t: Thread, ts: int) -> None:
+        """Thread `t` exited at event time `ts`; it leaves the table EXIT_GRACE_NS later: the
+        probe's two lanes are read in batches, so records of the thread's last moments can
+        reach user space after its exit record (a bulk-lane backlog), and they must still
+        find its process, command line and parent."""
+        self._exited.append((ts, t))
 
     # ------------------------------------------------------------------ descriptors
     def fd(self, t: Thread, num: int) -> Section | None:
