@@ -15,7 +15,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from .decls import CondText, ExceptionDecl, Fragment, ListDecl, MacroDecl, RuleDecl
-from .errors import Location, Problems
+from .errors import Location, Problems, did_you_mean
 from .rulefile import YAML_VALIDATE, RawItem
 
 ENGINE_VERSION = (0, 63, 0)
@@ -40,6 +40,18 @@ def parse_priority(text: str) -> str | None:
     return _PRIORITY_ALIASES.get(text.strip().lower())
 
 
+@dataclass(frozen=True)
+class Change:
+    """One item of a rules file that changed a list, macro or rule, kept so that a user who
+    tuned a rule in `falco_rules.local.yaml` can see where its effective definition came from.
+    `action` is define, redefine, append, override (a replace), enable or disable; `fields`
+    the keys it appended to or replaced."""
+
+    location: Location
+    action: str
+    fields: tuple[str, ...] = ()
+
+
 @dataclass
 class RuleBook:
     """Everything collected so far, by name, in first-definition order."""
@@ -49,6 +61,8 @@ class RuleBook:
     rules: dict[str, RuleDecl] = field(default_factory=dict)
     macro_files: dict[str, int] = field(default_factory=dict)   # macro -> file of first definition
     plugin_requirements: list[tuple[list[tuple[str, str]], Location]] = field(default_factory=list)
+    #: (kind, name) -> every item that changed it, in load order ("list" | "macro" | "rule")
+    history: dict[tuple[str, str], tuple[Change, ...]] = field(default_factory=dict)
 
 
 class Collector:
@@ -62,9 +76,16 @@ class Collector:
 
     def add_file(self, items: list[RawItem]) -> None:
         self._file_index += 1
+        tables: dict[str, dict[str, Any]] = {"list": self.book.lists, "macro": self.book.macros,
+                                             "rule": self.book.rules}
         for item in items:
+            table = tables.get(item.kind)
+            before = table.get(item.name) if table is not None else None
             handler = getattr(self, "_" + item.kind)
             handler(item)
+            if table is not None and table.get(item.name) is not before:   # applied, not refused
+                key = (item.kind, item.name)
+                self.book.history[key] = self.book.history.get(key, ()) + _changes(item, before is None)
 
     def _next(self) -> int:
         self._seq += 1
@@ -130,7 +151,8 @@ class Collector:
         if mode.get(body_key) == "append":
             if old is None:
                 self._error(f"{what} uses 'append' or 'override.{body_key}: append' but no "
-                            f"{what.lower()} by that name already exists", item)
+                            f"{what.lower()} by that name already exists"
+                            f"{did_you_mean(item.name, table)}", item)
                 return
             merged = old.items + body if body_key == "items" else old.condition.appended(body)
             table[item.name] = replace(old, **{body_key: merged}, last=seq)
@@ -225,7 +247,8 @@ class Collector:
             return
         old = self.book.rules.get(item.name)
         if old is None:
-            self._error("Rule has 'enabled' key but no rule by that name already exists", item)
+            self._error("Rule has 'enabled' key but no rule by that name already exists"
+                        f"{did_you_mean(item.name, self.book.rules)}", item)
             return
         self.problems.warning("LOAD_DEPRECATED_ITEM", "The standalone 'enabled' key usage is "
                               "deprecated. Use 'override: enabled: replace' instead.", item.location)
@@ -248,10 +271,10 @@ class Collector:
             key, op = next(iter(mode.items()))
             if op == "append":
                 self._error(f"Rule uses 'append' or 'override.{key}: append' but no rule by that "
-                            "name already exists", item)
+                            f"name already exists{did_you_mean(item.name, self.book.rules)}", item)
             else:
                 self._error(f"An 'override.{key}: replace' to a rule was requested but no rule by "
-                            "that name already exists", item)
+                            f"that name already exists{did_you_mean(item.name, self.book.rules)}", item)
             return
         if values.get("source") and values["source"] != old.source:
             self._error("Rule has been re-defined with a different source", item, "source")
@@ -321,6 +344,23 @@ class Collector:
             out.append(ExceptionDecl(name, fields if fields is not None else (), exc.get("comps"),
                                      exc.get("values", ()), exc["_location"]))
         return tuple(out)
+
+
+def _changes(item: RawItem, first: bool) -> tuple[Change, ...]:
+    """How an applied item changed its list, macro or rule, read from the keys it used (one
+    Change per operation: an override may append to some keys and replace others)."""
+    values, where = item.values, item.location
+    override = values.get("override")
+    if isinstance(override, dict) and override:
+        return tuple(Change(where, action, tuple(sorted(k for k, op in override.items() if op == wanted)))
+                     for wanted, action in (("append", "append"), ("replace", "override"))
+                     if wanted in override.values())
+    body = {"list": ("items",), "macro": ("condition",), "rule": ("condition", "exceptions")}[item.kind]
+    if values.get("append"):
+        return (Change(where, "append", tuple(k for k in body if k in values)),)
+    if item.kind == "rule" and not any(k in values for k in ("condition", "output", "desc", "priority")):
+        return (Change(where, "enable" if values.get("enabled") else "disable", ("enabled",)),)
+    return (Change(where, "define" if first else "redefine"),)
 
 
 def _merge_exceptions(old: tuple[ExceptionDecl, ...], new: tuple[ExceptionDecl, ...]) -> tuple[ExceptionDecl, ...]:

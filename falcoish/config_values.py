@@ -172,11 +172,12 @@ def _port(value: Any) -> int:
 def _append_output(value: Any) -> tuple[dict[str, Any], ...]:
     """Falco's `append_output` list, checked, with each entry written out in full (plain
     dicts and lists, so the settings still dump as YAML)."""
-    from .output.append import AppendOutputError, parse_append_output
+    from .output.append import AppendOutputError, extra_fields_value, parse_append_output
     try:
         entries = parse_append_output(value)
     except AppendOutputError as exc:
         raise _Bad(str(exc)) from None
     return tuple({"match": {"source": e.source, "rule": e.rule, "tags": sorted(e.tags)},
-                  "extra_output": e.extra_output, "suggested_output": e.suggested_output}
+                  "extra_output": e.extra_output, "suggested_output": e.suggested_output,
+                  "extra_fields": extra_fields_value(e.extra_fields)}
                  for e in entries)

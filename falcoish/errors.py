@@ -8,9 +8,10 @@ Codes are Falco's (LOAD_ERR_*, LOAD_UNUSED_MACRO, ...) so users can look them up
 
 from __future__ import annotations
 
+import difflib
 from dataclasses import dataclass, field, replace
 from enum import Enum
-from typing import Any, Iterator
+from typing import Any, Iterable, Iterator
 
 
 class Severity(str, Enum):
@@ -130,3 +131,28 @@ class RulesLoadError(FalcoishError):
         head = "\n".join(str(p) for p in errors[:20])
         more = f"\n... and {len(errors) - 20} more" if len(errors) > 20 else ""
         super().__init__(f"{len(errors)} error(s) loading rules:\n{head}{more}")
+
+
+def closest(name: str, candidates: Iterable[str], n: int = 3) -> list[str]:
+    """Up to `n` candidates one or two typos away from `name`, closest first.
+
+    Why a ratio cutoff and not a fixed edit distance: a typo in a long name (`proc.nmae`,
+    `shell_binaires`) keeps most of it, while a short unrelated name must not be offered;
+    difflib's similarity ratio scales with length.  Case is ignored when comparing."""
+    pool = {c.lower(): c for c in candidates if c and c != name}
+    found = difflib.get_close_matches(name.lower(), list(pool), n=n, cutoff=0.8)
+    if not found:
+        return []
+    # only those about as close as the best: `proc.name` for `proc.nmae`, not `proc.sname` too
+    best = difflib.SequenceMatcher(None, name.lower(), found[0]).ratio()
+    return [pool[f] for f in found
+            if difflib.SequenceMatcher(None, name.lower(), f).ratio() >= best - 0.03]
+
+
+def did_you_mean(name: str, candidates: Iterable[str]) -> str:
+    """` (did you mean 'x'?)` for the names close to `name`, or "" when none is close: one
+    helper so every error that names an unknown thing suggests the same way."""
+    found = closest(name, candidates)
+    if not found:
+        return ""
+    return " (did you mean " + " or ".join(f"'{f}'" for f in found) + "?)"

@@ -15,18 +15,21 @@ from typing import Iterable, Sequence
 from .collector import KNOWN_SOURCES, Collector, RuleBook, check_plugin_requirements
 from .compiler import Compiler, InMacro
 from .decls import RuleDecl
-from .errors import ConditionSyntaxError, Location, Problem, Problems, RuleError, RulesLoadError
+from .errors import (ConditionSyntaxError, Location, Problem, Problems, RuleError, RulesLoadError,
+                     did_you_mean)
 from .event_table import EVENT_NAMES
 from .evttypes import event_types
 from .fields import bind
+from .fields.registry import field_names
 from .file_safety import insecure
 from .nodes import FieldRef
-from .output.append import CONTAINER_INFO_WARNING, DEFAULT_APPEND, AppendOutput, rule_output
+from .output.append import (CONTAINER_INFO_WARNING, DEFAULT_APPEND, AppendOutput, rule_extra_fields,
+                            rule_output)
 from .output.format import OutputFormat
 from .parser import parse_condition
 from .resolve import MacroError, Resolver
 from .rule_exceptions import ExceptionError, with_exceptions
-from .rulefile import read_rules_file
+from .rulefile import RawItem, read_rules_file
 from .ruleset import CompiledRule, RuleSet
 
 COMPILE_CONDITION = "LOAD_ERR_COMPILE_CONDITION"
@@ -91,14 +94,19 @@ def load_rules(paths: Sequence[str], suggested_output: bool = True,
     problems = Problems()
     files = expand_paths(paths)
     collector = Collector(problems)
+    seen: list[RawItem] = []
     for path in files if allow_insecure else _safe_files(paths, problems):
-        collector.add_file(read_rules_file(path, problems))
+        items = read_rules_file(path, problems, seen)
+        seen.extend(items)
+        collector.add_file(items)
     book = collector.book
     check_plugin_requirements(book, problems)
     append = DEFAULT_APPEND if append_output is None else tuple(append_output)
     if not suggested_output:
-        append = tuple(AppendOutput(a.extra_output, False, a.source, a.rule, a.tags) for a in append)
-    return _compile_book(book, problems, files, append)
+        append = tuple(AppendOutput(a.extra_output, False, a.source, a.rule, a.tags, a.extra_fields) for a in append)
+    failed = {(p.location.item_kind, p.location.item_name) for p in problems.errors}
+    failed_texts = [_raw_text(i) for i in seen if (i.kind, i.name) in failed]
+    return _compile_book(book, problems, files, append, failed_texts)
 
 
 def _safe_files(paths: Sequence[str], problems: Problems) -> list[str]:
@@ -119,16 +127,32 @@ def _safe_files(paths: Sequence[str], problems: Problems) -> list[str]:
     return files
 
 
+def _raw_text(item: RawItem) -> str:
+    """What an item refused before compilation (bad shape, bad priority, override of a
+    missing rule...) names: its condition, list items and exception values."""
+    values = item.values
+    words = [str(values.get("condition", ""))] + [str(v) for v in values.get("items", ())]
+    for exc in values.get("exceptions", ()):
+        words.append(str(exc.get("values", "")))
+    return " ".join(words)
+
+
 def _compile_book(book: RuleBook, problems: Problems, files: list[str],
-                  suggested: Sequence[AppendOutput]) -> LoadResult:
+                  suggested: Sequence[AppendOutput], failed_texts: Sequence[str] = ()) -> LoadResult:
+    """Resolve and compile the book.  `failed_texts`: the text of items that failed before
+    this stage; what they name counts as used (no knock-on LOAD_UNUSED_* warnings)."""
     resolver = Resolver(book, parse_condition)
+    for text in failed_texts:
+        resolver.mark_referenced(text)
     for name, macro in book.macros.items():
         try:
             resolver.macro(name)
         except MacroError as err:
             _report_macro_error(book, err, problems)
+            resolver.mark_referenced(macro.condition.text)
         except RuleError as err:      # a loop detected at this macro itself
             problems.error(err.code, err.reason, macro.location)
+            resolver.mark_referenced(macro.condition.text)
     rules: list[CompiledRule] = []
     outputs: dict[str, OutputFormat] = {}
     for decl in sorted(book.rules.values(), key=lambda r: r.order):
@@ -139,6 +163,9 @@ def _compile_book(book: RuleBook, problems: Problems, files: list[str],
         if compiled is not None:
             rules.append(compiled[0])
             outputs[decl.name] = compiled[1]
+        else:
+            resolver.mark_referenced(_written_text(decl))
+    _report_near_misses(book, resolver, problems, rules)
     for name, macro in book.macros.items():
         if name not in resolver.used_macros:
             problems.warning("LOAD_UNUSED_MACRO", "Macro not referred to by any other rule/macro", macro.location)
@@ -146,6 +173,30 @@ def _compile_book(book: RuleBook, problems: Problems, files: list[str],
         if name not in resolver.used_lists:
             problems.warning("LOAD_UNUSED_LIST", "List not referred to by any other rule/macro", lst.location)
     return LoadResult(RuleSet(rules), problems, book, outputs, files)
+
+
+def _report_near_misses(book: RuleBook, resolver: Resolver, problems: Problems,
+                        rules: list[CompiledRule]) -> None:
+    """Warn about words in value lists that look like misspelt list names (resolve.py),
+    at the macro or rule that wrote them."""
+    for name, macro in book.macros.items():
+        for message, offset in resolver.near_misses.get(macro.condition.text, ()):
+            problems.warning("LOAD_COMPILE_CONDITION", message,
+                             _named(macro.condition.locate(offset), "macro", name))
+    for rule in rules:
+        decl = book.rules[rule.name]
+        cond = with_exceptions(decl.condition, decl.exceptions)
+        for message, offset in resolver.near_misses.get(cond.text, ()):
+            problems.warning("LOAD_COMPILE_CONDITION", message, _named(cond.locate(offset), "rule", rule.name))
+
+
+def _written_text(decl: RuleDecl) -> str:
+    """A rule's condition and exception values as written: what it refers to by name."""
+    words = [decl.condition.text]
+    for exc in decl.exceptions:
+        for value in exc.values:
+            words.extend(value if isinstance(value, tuple) else (value,))
+    return " ".join(str(w) for w in words)
 
 
 def _report_macro_error(book: RuleBook, err: MacroError, problems: Problems) -> None:
@@ -191,7 +242,7 @@ def _compile_rule(decl: RuleDecl, book: RuleBook, resolver: Resolver, problems: 
         return None
     try:
         text, container_info = rule_output(decl.output, decl.name, decl.source, decl.tags, suggested)
-        output = OutputFormat(text)
+        output = OutputFormat(text, rule_extra_fields(decl.name, decl.source, decl.tags, suggested))
         if container_info:
             problems.warning("LOAD_DEPRECATED_ITEM", CONTAINER_INFO_WARNING, here)
     except RuleError as err:
@@ -228,4 +279,5 @@ def _check_exception_fields(decl: RuleDecl) -> None:
                 if isinstance(lhs, FieldRef):
                     bind(lhs)
             except (ConditionSyntaxError, RuleError):
-                raise ExceptionError(f"'{name}' is not a supported filter field", exc) from None
+                raise ExceptionError(f"'{name}' is not a supported filter field"
+                                     f"{did_you_mean(name, field_names())}", exc) from None

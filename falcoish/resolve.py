@@ -11,17 +11,20 @@ Every macro is resolved once and its tree shared (trees are immutable).
 
 from __future__ import annotations
 
+import re
 from dataclasses import replace
 from typing import Callable
 
 from .collector import RuleBook
 from .decls import MacroDecl
-from .errors import ConditionSyntaxError, RuleError
+from .errors import ConditionSyntaxError, RuleError, did_you_mean
 from .nodes import (And, Compare, IdentOperand, ListOperand, MacroRef, MacroUse, Node, Not, Or,
                     TransformerArg,
                     StrConst)
 
 Parse = Callable[[str], Node]
+#: what may be a macro or list name inside condition text (lists allow more than identifiers)
+_WORD = re.compile(r"[^\s()\"',=<>!]+")
 
 
 class MacroError(RuleError):
@@ -46,6 +49,9 @@ class Resolver:
         self._macro_errors: dict[str, MacroError] = {}
         self._in_progress: list[str] = []
         self._list_cache: dict[str, tuple[StrConst, ...]] = {}
+        #: condition text -> (message, offset) of bare words in a value list that are not
+        #: list names but are one typo away from one (see _near_list_name)
+        self.near_misses: dict[str, list[tuple[str, int]]] = {}
 
     # -- public ---------------------------------------------------------------------------
 
@@ -79,6 +85,21 @@ class Resolver:
         self._macro_trees[name] = tree
         return tree
 
+    def mark_referenced(self, text: str) -> None:
+        """Count the macros and lists named in the text of an item that failed as used.
+
+        Why: an item that fails stops being resolved at its first error, so the macros and
+        lists it (and they) name were never reached; reporting them as unused would add
+        knock-on warnings to the one real error.  Text, not tree: the item may not even
+        parse.  A word that only looks like a name merely silences a warning."""
+        for word in _WORD.findall(text):
+            if word in self.book.macros and word not in self.used_macros:
+                self.used_macros.add(word)
+                self.mark_referenced(self.book.macros[word].condition.text)
+            elif word in self.book.lists and word not in self.used_lists:
+                self.used_lists.add(word)
+                self.mark_referenced(" ".join(self.book.lists[word].items))
+
     # -- tree walk ------------------------------------------------------------------------
 
     def _resolve(self, node: Node, text: str, visible: Callable[[MacroDecl], bool]) -> Node:
@@ -89,7 +110,9 @@ class Resolver:
         if isinstance(node, MacroRef):
             decl = self.book.macros.get(node.name)
             if decl is None or not visible(decl):
-                raise RuleError(f"Undefined macro '{node.name}' used in filter.", node.pos, "LOAD_ERR_VALIDATE")
+                hint = did_you_mean(node.name, (m.name for m in self.book.macros.values() if visible(m)))
+                raise RuleError(f"Undefined macro '{node.name}' used in filter{hint}.", node.pos,
+                                "LOAD_ERR_VALIDATE")
             self.used_macros.add(node.name)
             return MacroUse(node.name, self.macro(node.name), node.pos)
         if isinstance(node, Compare):
@@ -107,6 +130,7 @@ class Resolver:
                     changed = True
                 else:
                     items.append(item)
+                    self._near_list_name(item, text)
             return replace(node, rhs=ListOperand(tuple(items), rhs.pos)) if changed else node
         if isinstance(rhs, IdentOperand) and rhs.name in self.book.lists:
             return replace(node, rhs=ListOperand(self._list_items(rhs.name), rhs.pos))
@@ -118,6 +142,19 @@ class Resolver:
                                 f"({rhs.value})'", rhs.pos)
             return replace(node, rhs=replace(values[0], pos=rhs.pos))
         return node
+
+    def _near_list_name(self, item: TransformerArg, text: str) -> None:
+        """Remember a bare word in a value list that is a typo of a list name.
+
+        Why: `proc.name in (shell_binaires)` is valid and silently compares with the word
+        itself, so the rule never fires; Falco says nothing.  Only a warning: the meaning
+        is kept (the word may be meant), and quoted words are never list names anyway."""
+        if not isinstance(item, StrConst) or not 0 <= item.pos < len(text) or text[item.pos] in "\"'":
+            return
+        hint = did_you_mean(item.value, self.book.lists)
+        found = (f"'{item.value}' is not a list name and is compared as a plain value{hint}", item.pos)
+        if hint and found not in self.near_misses.setdefault(text, []):
+            self.near_misses[text].append(found)
 
     def _is_list_name(self, const: StrConst, text: str) -> bool:
         if const.value not in self.book.lists:

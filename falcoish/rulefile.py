@@ -14,7 +14,7 @@ from typing import Any, Callable
 
 import yaml
 
-from .errors import Location, Problems
+from .errors import Location, Problems, did_you_mean
 
 try:  # the C loader is several times faster on large rules files
     _Loader: Any = yaml.CSafeLoader
@@ -139,7 +139,8 @@ def _exceptions(node: yaml.Node) -> tuple[dict[str, Any], ...]:
             key = _scalar(k)
             decoder = _EXCEPTION_KEYS.get(key)
             if decoder is None:
-                raise _Invalid(f"Unexpected key '{key}' in exception (expected name, fields, comps, values)", k)
+                raise _Invalid(f"Unexpected key '{key}' in exception{did_you_mean(key, _EXCEPTION_KEYS)} "
+                               "(expected name, fields, comps, values)", k)
             exc[key] = decoder(v)
         if "name" not in exc:
             raise _Invalid("Item has no mapping for key 'name'", entry)
@@ -167,8 +168,10 @@ ITEM_KEYS: dict[str, dict[str, Callable[[yaml.Node], Any]]] = {
 _KIND_ORDER = ("required_engine_version", "required_plugin_versions", "list", "macro", "rule")
 
 
-def read_rules_text(text: str, path: str, problems: Problems) -> list[RawItem]:
-    """Decode every item of a rules file; shape problems are reported and the item skipped."""
+def read_rules_text(text: str, path: str, problems: Problems,
+                    dropped: list[RawItem] | None = None) -> list[RawItem]:
+    """Decode every item of a rules file; shape problems are reported and the item skipped
+    (and put in `dropped`, so that what it names is not then reported as unused)."""
     try:
         documents = list(yaml.compose_all(text, Loader=_Loader))
     except yaml.MarkedYAMLError as exc:
@@ -198,22 +201,25 @@ def read_rules_text(text: str, path: str, problems: Problems) -> list[RawItem]:
                 problems.error(YAML_VALIDATE, "Unexpected element type. Each element should be a yaml "
                                "associative array.", _loc(node, path))
                 continue
-            item = _read_item(node, text, path, problems)
-            if item is not None:
+            item, ok = _read_item(node, text, path, problems)
+            if item is not None and ok:
                 items.append(item)
+            elif item is not None and dropped is not None:
+                dropped.append(item)
     return items
 
 
-def _read_item(node: yaml.MappingNode, text: str, path: str, problems: Problems) -> RawItem | None:
+def _read_item(node: yaml.MappingNode, text: str, path: str, problems: Problems) -> tuple[RawItem | None, bool]:
     keys = {_key_text(k): (k, v) for k, v in node.value}
     kind = next((k for k in _KIND_ORDER if k in keys), None)
     if kind is None:
-        problems.warning(UNKNOWN_ITEM, "Unknown top level item", _loc(node, path))
-        return None
+        hint = next((h for h in (did_you_mean(k, _KIND_ORDER) for k in keys) if h), "")
+        problems.warning(UNKNOWN_ITEM, f"Unknown top level item{hint}", _loc(node, path))
+        return None, False
     if kind in ("required_engine_version", "required_plugin_versions"):
         _, value_node = keys[kind]
         return RawItem(kind, kind, _loc(node, path, kind, ""), {kind: value_node},
-                       {kind: _loc(value_node, path)})
+                       {kind: _loc(value_node, path)}), True
     name_node = keys[kind][1]
     name = str(name_node.value) if isinstance(name_node, yaml.ScalarNode) else ""
     item = RawItem(kind, name, _loc(node, path, kind, name))
@@ -222,7 +228,8 @@ def _read_item(node: yaml.MappingNode, text: str, path: str, problems: Problems)
         where = _loc(value_node, path, kind, name)
         decoder = ITEM_KEYS[kind].get(key)
         if decoder is None:
-            problems.warning(UNKNOWN_KEY, f"Unknown key '{key}'. The key will be ignored.",
+            hint = did_you_mean(key, ITEM_KEYS[kind])
+            problems.warning(UNKNOWN_KEY, f"Unknown key '{key}'{hint}. The key will be ignored.",
                              _loc(key_node, path, kind, name))
             continue
         try:
@@ -242,14 +249,14 @@ def _read_item(node: yaml.MappingNode, text: str, path: str, problems: Problems)
             for exc_value in item.values[key]:
                 exc_node = exc_value.pop("_node")
                 exc_value["_location"] = _loc(exc_node, path, kind, name)
-    return item if ok else None
+    return item, ok
 
 
 def _key_text(node: yaml.Node) -> str:
     return str(node.value) if isinstance(node, yaml.ScalarNode) else ""
 
 
-def read_rules_file(path: str, problems: Problems) -> list[RawItem]:
+def read_rules_file(path: str, problems: Problems, dropped: list[RawItem] | None = None) -> list[RawItem]:
     """Read and decode one rules file; an unreadable file is one error."""
     try:
         with open(path, encoding="utf-8") as handle:
@@ -260,4 +267,4 @@ def read_rules_file(path: str, problems: Problems) -> list[RawItem]:
     except UnicodeDecodeError as exc:
         problems.error(YAML_PARSE, f"Rules file is not UTF-8: {exc.reason}", Location(path, 1, 1))
         return []
-    return read_rules_text(text, path, problems)
+    return read_rules_text(text, path, problems, dropped)

@@ -222,7 +222,7 @@ def test_tail_escapes_raw_controls_a_file_holds(tmp_path: Path) -> None:
     assert status == 0 and raw_controls(out.replace("\n", "")) == []
     assert out.splitlines() == ["plain log\\x1b[2J line\\r with CR",
                                 "12:00:00.000000000: Warning hi\\x1b[31m \ufffd\\x00",
-                                "12:00:00.000000000: Critical x\\x1b]0;t\\x07 \\u202eevil"]
+                                "12:00:00.000000000: Critical [R] x\\x1b]0;t\\x07 \\u202eevil"]
     status, out, _ = cli("tail", "--no-follow", "--json", "--min-priority", "critical", str(log))
     assert status == 0 and raw_controls(out.replace("\n", "")) == []
     alert = orjson.loads(out)

@@ -121,7 +121,8 @@ def test_a_bad_field_in_an_extra_output_is_an_output_compile_error(
 
 
 @pytest.mark.parametrize("value, reason", [
-    ('[{extra_fields: [evt.cpu]}]', "unsupported entry key 'extra_fields'"),
+    ('[{extra_field: [evt.cpu]}]', "unsupported entry key 'extra_field'"),
+    ('[{extra_fields: [{a: 1}]}]', "extra_fields entries must be field names"),
     ('[{extra_output: 3}]', "extra_output must be a string"),
     ('[{match: {tag: [x]}, extra_output: x}]', "match must be a mapping of source, rule, tags"),
 ])

@@ -56,7 +56,7 @@ def test_json_lines() -> None:
     bare = dict(a.to_dict())
     del bare["output"]
     entry = parse_line(orjson.dumps(bare).decode())
-    assert entry.priority == "Error" and entry.rest == a.rule
+    assert entry.priority == "Error" and entry.rest == "" and entry.rule == a.rule
 
 
 @pytest.mark.parametrize("line", ["", "hello", "12:00:00: Warning short time", "{not json",
@@ -185,8 +185,8 @@ def test_follows_appends_rotation_and_truncation(tmp_path: Path, tails: list[Tai
     assert tail.expect(3) == lines[5:8]
 
     big = [alert(n).json_line() for n in range(8, 20)]      # a JSON line in the same file
-    append(log, *big[:1])
-    assert tail.expect(1) == [lines[8]]
+    append(log, *big[:1])                                   # shown with its rule name
+    assert tail.expect(1) == [lines[8].replace(" Warning ", " Warning [Shell in container] ", 1)]
 
     with open(log, "w") as handle:                          # truncated in place (copytruncate)
         handle.write(lines[20] + "\n")

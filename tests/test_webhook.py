@@ -153,7 +153,8 @@ def test_default_body_is_falcos_line(tmp_path: Path, hook: Hook, json_output: bo
     (request,) = hook.accepted
     assert request["headers"]["Content-Type"] == content_type
     if json_output:
-        assert orjson.loads(request["body"])["output_fields"] == {"fd.name": "/etc/x7", "n": 7}
+        assert orjson.loads(request["body"])["output_fields"] == {"fd.name": "/etc/x7", "n": 7,
+                                                                   "evt.time": 1_700_000_000_000_000_007}
     else:
         assert request["body"].decode() == make_alert(7).text_line()
 

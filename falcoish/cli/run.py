@@ -31,6 +31,7 @@ from ..sources.record import EventWriter
 from ..sources.replay import ReplayLimits, read_events
 from .common import (add_rules_options, address_arg, config_or_exit, load_or_exit, port_arg, reload_rules,
                      rules_paths, select)
+from .run_status import Progress, banner_head, banner_tail
 
 OUTPUT_SWITCH_INTERVAL = 0.0002   # seconds; CPython's default is 0.005
 SAMPLE_TRACE = Path(__file__).resolve().parent.parent / "data" / "sample_trace.jsonl"
@@ -70,6 +71,17 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
                              "(refused by default; = -o rules_reload.allow_shrink=true)")
     parser.add_argument("--watch", choices=("on", "off"), default=None,
                         help="reload rules when their files change (default: watch_config_files)")
+    parser.add_argument("--dry-run", action="store_true",
+                        help="load the configuration and the rules, open the outputs, then exit "
+                             "without processing events (as Falco's --dry-run)")
+    parser.add_argument("-U", "--unbuffered", action="store_true",
+                        help="write every alert as soon as it is made (= -o buffered_outputs=false; "
+                             "as Falco's -U)")
+    parser.add_argument("-q", "--quiet", action="store_true",
+                        help="no start banner and no progress lines on stderr")
+    parser.add_argument("--progress", type=float, default=60.0, metavar="SECONDS",
+                        help="print events, events/s, alerts and drops on stderr every SECONDS "
+                             "(default 60; 0 = never)")
     parser.set_defaults(func=run)
 
 
@@ -87,38 +99,66 @@ def run(args: argparse.Namespace) -> int:
         args.overrides.append(f"metrics.listen_address={args.metrics_address}")
     if args.allow_rules_shrink:
         args.overrides.append("rules_reload.allow_shrink=true")
+    if args.unbuffered:
+        args.overrides.append("buffered_outputs=false")
     config = config_or_exit(args)
-    result = load_or_exit(args)
+    if not args.quiet:
+        banner_head(args.config)
+    result = load_or_exit(args, files=not args.quiet, warnings=True)
     rule_matching = args.rule_matching or str(config.rule_matching)
-    engine = Engine.from_load(result, select(args, result, config), rule_matching)
+    selected = select(args, result, config)
+    engine = Engine.from_load(result, selected, rule_matching)
     health = Health(engine)
+    if not args.quiet:
+        banner_tail(_source_text(args), len(selected.rules), sum(r.enabled for r in selected.rules))
     # Output channels write from their own threads.  After each write (a system call, which
     # releases the GIL) a worker waits for the busy detection thread to hand the GIL back,
     # by default 5 ms later: bursts of alerts then overflow the queue into the spool.  A
     # short switch interval only costs anything while a worker actually wants the GIL.
     sys.setswitchinterval(OUTPUT_SWITCH_INTERVAL)
     outputs = _outputs(args, config)
+    if args.dry_run:
+        outputs.close(1.0)
+        print("falcoish: dry run: configuration and rules loaded, outputs opened; no events "
+              "processed", file=sys.stderr)
+        return 0
     if not _serve_metrics(config, health, outputs):
         outputs.close(1.0)
         return 2
     stop = threading.Event()
-    source = _open_source(args, engine, health, stop, config, outputs)
+    # A replay can be interrupted while it waits for input (opening `-e -` already reads);
+    # the stop signals and -M are in place before the source is opened.
+    # -M counts from when events start to flow: a live capture's seconds of compiling and
+    # attaching do not count (the timer starts once it is ready).
+    replaying = args.events is not None
+    shutdown = _Shutdown(outputs, stop, interrupt=replaying)
+    _install_stop_signals(shutdown)
+    timer = _stop_after(args.duration, stop, shutdown) if replaying else None
+    try:
+        source = shutdown.opening(lambda: _open_source(args, engine, health, stop, config, outputs))
+    except _Stopped:
+        source = iter(())                  # stopped before the first record arrived
+    if not replaying:
+        timer = _stop_after(args.duration, stop, shutdown)
     if source is None:
+        if timer is not None:
+            timer.cancel()
         outputs.close(1.0)
         return 2
     reloader = _reloader(args, config, engine, outputs, health.capture)
     writer = EventWriter(args.record) if args.record else None
-    shutdown = _install_signals(health, outputs, reloader, stop, interrupt=health.capture is None)
-    timer = _stop_after(args.duration, stop)
+    _install_control_signals(health, outputs, reloader)
+    progress = Progress(health, 0.0 if args.quiet else args.progress).start()
     tracee_block = _tracee_formatter() if args.output == "tracee" else None
     try:
         _process(shutdown.guard(source), engine, outputs, writer, tracee_block, stop)
     except _Stopped:
         pass
     finally:
-        shutdown.begin()        # from here on a signal cannot raise: it makes the close hurry
         if timer is not None:
             timer.cancel()
+        shutdown.begin()        # from here on a signal cannot raise: it makes the close hurry
+        progress.stop()
         if reloader is not None:
             reloader.stop()
         # Close the source first (a live capture detaches and reads the probe's final
@@ -129,11 +169,29 @@ def run(args: argparse.Namespace) -> int:
         if writer is not None:
             writer.close()
         sys.stdout.flush()
-        outputs.close(5.0)
+        delivered = outputs.close(5.0)
         health.report()
         for line in outputs.report():
             print(line, file=sys.stderr)
+    return _exit_status(delivered)
+
+
+def _exit_status(stats: dict[str, dict[str, int]]) -> int:
+    """1 when some alert was given up (dead-lettered, or a write that kept failing): a run
+    whose alerts reached nobody must not look like a success to a supervisor or a script.
+    Alerts spooled for the next start are not lost, so they do not count."""
+    failed = sum(counts.get("failed", 0) for counts in stats.values())
+    if failed:
+        print(f"falcoish: {failed} alert(s) could not be delivered (see the Output lines above); "
+              "exit status 1", file=sys.stderr)
+        return 1
     return 0
+
+
+def _source_text(args: argparse.Namespace) -> str:
+    if args.events is not None:
+        return f"replay of {args.events} ({args.input} format)"
+    return "live capture (eBPF), or the bundled sample trace where live capture is not possible"
 
 
 class _Stopped(Exception):
@@ -182,8 +240,8 @@ def _reloader(args: argparse.Namespace, config: Config, engine: Engine, outputs:
         def swap(ruleset: RuleSet, result: LoadResult) -> None:
             # the kernel filter widens to old-or-new rules, the rules change, then it narrows
             capture.set_rules(ruleset, lambda: engine.swap(ruleset, result.outputs))
-    reloader = Reloader(engine, lambda: reload_rules(args), lambda r: select(args, r, config), paths, watch,
-                        outputs.emit, allow_shrink=bool(config.rules_reload.allow_shrink), swap=swap)
+    reloader = Reloader(engine, lambda: reload_rules(args), lambda r: select(args, r, config, check=False),
+                        paths, watch, outputs.emit, allow_shrink=bool(config.rules_reload.allow_shrink), swap=swap)
     reloader.start()
     return reloader
 
@@ -332,13 +390,28 @@ class _Shutdown:
                 self.reading = False
             yield event
 
+    def opening(self, open_source: Callable[[], Any]) -> Any:
+        """`open_source()`, interruptible like a read (opening `-e -` reads its first bytes)."""
+        try:
+            self.reading = self.interrupt
+            if self.stop.is_set():
+                raise _Stopped()
+            return open_source()
+        finally:
+            self.reading = False
+
     def begin(self) -> None:
         self.closing = True
         self.reading = False
 
 
-def _install_signals(health: Health, outputs: Outputs, reloader: Reloader, stop: threading.Event,
-                     interrupt: bool) -> _Shutdown:
+def _install_stop_signals(shutdown: _Shutdown) -> None:
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, shutdown.on_signal)
+        signal.signal(signal.SIGINT, shutdown.on_signal)
+
+
+def _install_control_signals(health: Health, outputs: Outputs, reloader: Reloader) -> None:
     def on_usr1(signum: int, frame: FrameType | None) -> None:
         health.report()
         outputs.reopen()
@@ -346,19 +419,33 @@ def _install_signals(health: Health, outputs: Outputs, reloader: Reloader, stop:
     def on_hup(signum: int, frame: FrameType | None) -> None:
         reloader.request()
 
-    shutdown = _Shutdown(outputs, stop, interrupt)
     if threading.current_thread() is threading.main_thread():
         signal.signal(signal.SIGUSR1, on_usr1)
         signal.signal(signal.SIGHUP, on_hup)
-        signal.signal(signal.SIGTERM, shutdown.on_signal)
-        signal.signal(signal.SIGINT, shutdown.on_signal)
-    return shutdown
 
 
-def _stop_after(seconds: float | None, stop: threading.Event) -> threading.Timer | None:
-    if not seconds:
-        return None
-    timer = threading.Timer(seconds, stop.set)
-    timer.daemon = True
-    timer.start()
-    return timer
+class _Alarm:
+    """-M: stop after `seconds`.  In the main thread a real-time interval timer (SIGALRM) goes
+    through the same handler as SIGTERM, so a replay blocked reading a pipe that sends
+    nothing still ends on time; elsewhere (tests calling run() from a thread) a timer thread
+    sets `stop`."""
+
+    def __init__(self, seconds: float, stop: threading.Event, shutdown: _Shutdown) -> None:
+        self.timer: threading.Timer | None = None
+        if threading.current_thread() is threading.main_thread():
+            signal.signal(signal.SIGALRM, shutdown.on_signal)
+            signal.setitimer(signal.ITIMER_REAL, seconds)
+        else:
+            self.timer = threading.Timer(seconds, stop.set)
+            self.timer.daemon = True
+            self.timer.start()
+
+    def cancel(self) -> None:
+        if self.timer is not None:
+            self.timer.cancel()
+        else:
+            signal.setitimer(signal.ITIMER_REAL, 0)
+
+
+def _stop_after(seconds: float | None, stop: threading.Event, shutdown: _Shutdown) -> _Alarm | None:
+    return _Alarm(seconds, stop, shutdown) if seconds else None

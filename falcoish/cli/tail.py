@@ -11,8 +11,10 @@ told from appending.
 
 Filters: `--min-priority` and `--since` work on both formats (a text line's `HH:MM:SS` time is
 taken as today, or yesterday when that would be in the future); `--rule` and `--tag` need JSON
-lines, because text lines carry neither rule names nor tags.  Lines that are not alerts are
-shown only when no filter is given.
+lines, because text lines carry neither rule names nor tags: a text alert is then not shown, and
+a warning on stderr says so once (silence would read as "no such alert").  Lines that are not
+alerts are shown only when no filter is given.  How a line is shown (the rule name of a JSON
+alert, `--compact`, `--host`, `--tags`): tail_view.py.
 
 What is shown is never trusted: a file written by an older falcoish, another program or an
 attacker may hold raw newlines, CR, ESC sequences or bidi controls, so every line is escaped on
@@ -39,7 +41,8 @@ import orjson
 
 from ..collector import PRIORITIES, parse_priority
 from .common import priority_arg
-from ..output.format import escape_controls, format_time, json_text
+from .tail_view import Printer, want_color
+from ..output.format import format_time
 
 _TEXT = re.compile(
     r"(?P<time>\d{2}:\d{2}:\d{2}\.\d{9}|\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{9}[+-]\d{4}): "
@@ -47,10 +50,6 @@ _TEXT = re.compile(
 _DURATION = re.compile(r"(\d+(?:\.\d+)?)\s*(s|sec|m|min|h|d|w)\Z", re.IGNORECASE)
 _UNITS = {"s": 1, "sec": 1, "m": 60, "min": 60, "h": 3600, "d": 86400, "w": 604800}
 _RANK = {p: i for i, p in enumerate(PRIORITIES)}
-
-COLORS = {"Emergency": "1;97;41", "Alert": "1;91", "Critical": "1;31", "Error": "31",
-          "Warning": "33", "Notice": "36", "Informational": "32", "Debug": "90"}
-
 
 @dataclass(frozen=True)
 class Entry:
@@ -65,6 +64,7 @@ class Entry:
     rest: str = ""           # what follows the priority in the text form
     obj: dict[str, Any] | None = None
     json: bool = False       # the line is JSON (alert or not)
+    host: str | None = None  # a JSON alert's `hostname`
 
 
 # -- parsing --------------------------------------------------------------------------------
@@ -91,6 +91,7 @@ def _json_entry(text: str, obj: dict[str, Any]) -> Entry:
     time_ns = parse_iso(obj["time"]) if isinstance(obj.get("time"), str) else None
     tags = obj.get("tags")
     rule = obj.get("rule")
+    host = obj.get("hostname")
     output = obj.get("output")
     match = _TEXT.match(output) if isinstance(output, str) else None
     if match is not None:
@@ -98,10 +99,10 @@ def _json_entry(text: str, obj: dict[str, Any]) -> Entry:
     else:
         stamp = format_time(time_ns, False) if time_ns is not None else "-"
         message = obj.get("message")
-        rest = message if isinstance(message, str) else str(rule or "")
+        rest = message if isinstance(message, str) else ""     # the rule name is shown apart
     return Entry(text, time_ns, priority, rule if isinstance(rule, str) else None,
                  tuple(str(t) for t in tags) if isinstance(tags, list) else None,
-                 stamp, rest, obj, json=True)
+                 stamp, rest, obj, json=True, host=host if isinstance(host, str) else None)
 
 
 def parse_iso(text: str) -> int | None:
@@ -160,6 +161,15 @@ class Filter:
     since_ns: int | None = None
 
     @property
+    def by_rule_or_tag(self) -> bool:
+        return bool(self.rules or self.tags)
+
+    def cannot_apply(self, entry: Entry) -> bool:
+        """A text alert under `--rule`/`--tag`: the line names no rule and no tag, so the
+        filter cannot be evaluated (and the alert is not shown: see TextNotice)."""
+        return self.by_rule_or_tag and entry.priority is not None and entry.obj is None
+
+    @property
     def active(self) -> bool:
         return bool(self.min_priority or self.rules or self.tags or self.since_ns is not None)
 
@@ -177,88 +187,24 @@ class Filter:
         return True
 
 
-class Printer:
-    """Lines as shown: escaped, coloured, or as JSON.  `skipped` counts the lines `--json`
-    left out because they are not JSON (the first one is named on `err` at once, so a
-    following user knows why nothing appears; `finish` gives the count)."""
-
-    def __init__(self, out: IO[str], as_json: bool, color: bool, err: IO[str] | None = None) -> None:
-        self.out = out
-        self.as_json = as_json
-        self.color = color
-        self.err = err if err is not None else sys.stderr
-        self.skipped = 0
-
-    def render(self, entry: Entry) -> str | None:
-        """The line to print, or None when `--json` has no JSON to print for it."""
-        if self.as_json:
-            return self._json(entry)
-        if entry.priority is None:
-            return escape_controls(entry.raw)
-        rest = escape_controls(entry.rest)
-        if not self.color:
-            return f"{entry.stamp}: {entry.priority} {rest}"
-        return (f"\x1b[2m{entry.stamp}:\x1b[0m \x1b[{COLORS[entry.priority]}m{entry.priority}\x1b[0m "
-                f"{rest}")
-
-    def _json(self, entry: Entry) -> str | None:
-        if entry.obj is not None:
-            return _json_alert(entry.raw, entry.obj)
-        if entry.priority is None:
-            return _json_other(entry.raw) if entry.json else None
-        obj: dict[str, Any] = {"output": escape_controls(entry.raw), "priority": entry.priority}
-        if entry.time_ns is not None:
-            secs, frac = divmod(entry.time_ns, 1_000_000_000)
-            obj["time"] = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(secs)) + f".{frac:09d}Z"
-        return json_text(orjson.dumps(obj, option=orjson.OPT_SORT_KEYS).decode())
-
-    def write(self, entry: Entry, where: str = "") -> None:
-        line = self.render(entry)
-        if line is None:
-            self.skipped += 1
-            if self.skipped == 1:
-                print(f"falcoish tail: {where or 'input'}: skipping lines that are not JSON "
-                      "(--json prints only JSON lines and text alerts)", file=self.err)
-            return
-        self.out.write(line + "\n")
-        self.out.flush()
-
-    def finish(self) -> None:
-        if self.skipped > 1:
-            print(f"falcoish tail: {self.skipped} lines skipped: not JSON", file=self.err)
-
-
-def _json_other(raw: str) -> str:
-    """A JSON line that is not an alert.  Valid JSON holds no raw control inside a string, but
-    may between tokens (a tab, a CR): encoding the value again drops those."""
-    if escape_controls(raw) != raw:
-        raw = orjson.dumps(orjson.loads(raw)).decode()
-    return json_text(raw)
-
-
-def _json_alert(raw: str, obj: dict[str, Any]) -> str:
-    """A JSON alert line as `--json` prints it: verbatim when it is clean; else its `output`
-    and `message` texts escaped (as the human-readable text they are) and it re-encoded, the
-    other values (`output_fields`) kept true."""
-    clean = {k: escape_controls(v) if k in ("output", "message") and isinstance(v, str) else v
-             for k, v in obj.items()}
-    if clean == obj and escape_controls(raw) == raw:
-        return json_text(raw)
-    return json_text(orjson.dumps(clean).decode())
-
-
-def want_color(choice: str, stream: IO[str]) -> bool:
-    if choice != "auto":
-        return choice == "always"
-    if os.environ.get("NO_COLOR") or os.environ.get("TERM") == "dumb":
-        return False
-    try:
-        return stream.isatty()
-    except (AttributeError, ValueError):
-        return False
-
-
 # -- following ------------------------------------------------------------------------------
+
+class TextNotice:
+    """Says once, on stderr, that `--rule`/`--tag` met a text alert line.  Such lines are
+    left out rather than shown: a user who asked for one rule must not read other rules'
+    alerts as if they were that rule's, and a filter that cannot tell is no match."""
+
+    def __init__(self, err: IO[str] | None = None) -> None:
+        self.err = err if err is not None else sys.stderr
+        self.said = False
+
+    def check(self, filt: Filter, entry: Entry, where: str) -> None:
+        if not self.said and filt.cannot_apply(entry):
+            self.said = True
+            print(f"falcoish tail: warning: --rule/--tag need JSON alerts (json_output: true); "
+                  f"the text lines of {where} carry no rule name or tags and are not shown",
+                  file=self.err)
+
 
 class TailError(Exception):
     """The file cannot be followed (a directory, no permission, a read error): said in one
@@ -348,14 +294,25 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--min-priority", type=priority_arg, metavar="PRIORITY",
                         help="only alerts at least this severe (" + ", ".join(p.lower() for p in PRIORITIES) + ")")
     parser.add_argument("--rule", action="append", default=[], metavar="NAME",
-                        help="only this rule; * and ? are wildcards; repeat for several (JSON lines only)")
+                        help="only this rule; * and ? are wildcards; repeat for several (JSON "
+                             "alerts only: text alert lines carry no rule name, are not shown, and "
+                             "a warning says so)")
     parser.add_argument("--tag", action="append", default=[], metavar="TAG",
-                        help="only alerts with this tag; repeat to require several (JSON lines only)")
+                        help="only alerts with this tag; repeat to require several (JSON alerts "
+                             "only, as --rule)")
     parser.add_argument("--since", type=parse_since, metavar="WHEN",
                         help="only alerts at or after WHEN: a duration back from now (30s, 10m, 2h, 1d) "
                              "or an ISO time")
-    parser.add_argument("--json", action="store_true",
-                        help="print JSON lines (JSON alerts unchanged, text alerts converted)")
+    view = parser.add_mutually_exclusive_group()
+    view.add_argument("--json", action="store_true",
+                      help="print JSON lines (JSON alerts unchanged, text alerts converted)")
+    view.add_argument("--compact", action="store_true",
+                      help="one short line per alert: time, priority initial (! = Emergency), "
+                           "rule, output cut to the terminal width")
+    parser.add_argument("--host", action="store_true",
+                        help="show the hostname of JSON alerts (before the rule name)")
+    parser.add_argument("--tags", action="store_true",
+                        help="show the tags of JSON alerts (after the rule name)")
     parser.add_argument("--color", choices=("auto", "always", "never"), default="auto",
                         help="colour by priority (auto: only on a terminal, and not with NO_COLOR)")
     parser.add_argument("-n", "--lines", type=_count, default=None, metavar="N",
@@ -381,7 +338,8 @@ def _count(text: str) -> int:
 
 def run(args: argparse.Namespace) -> int:
     filt = Filter(args.min_priority, tuple(args.rule), tuple(args.tag), args.since)
-    printer = Printer(sys.stdout, args.json, want_color(args.color, sys.stdout))
+    printer = Printer(sys.stdout, args.json, want_color(args.color, sys.stdout),
+                      compact=args.compact, host=args.host, tags=args.tags)
     path = _input_path(args)
     if path is None:
         return 2
@@ -414,8 +372,10 @@ def _input_path(args: argparse.Namespace) -> str | None:
 
 def _from_stream(stream: Iterable[bytes | str], filt: Filter, printer: Printer) -> int:
     """Lines of a pipe; bytes that are not UTF-8 are shown as U+FFFD, not a traceback."""
+    notice = TextNotice()
     for line in stream:
         entry = parse_line(line.decode("utf-8", "replace") if isinstance(line, bytes) else line)
+        notice.check(filt, entry, "standard input")
         if filt.accepts(entry):
             printer.write(entry, "standard input")
     return 0
@@ -429,15 +389,16 @@ def _from_file(path: str, filt: Filter, printer: Printer, start: int, follow: bo
             return 1
         print(f"falcoish tail: waiting for {path} to appear", file=sys.stderr)
     follower = Follower(path)
+    notice = TextNotice()
     try:
         first: deque[Entry] = deque(maxlen=start if start >= 0 else None)
-        for entry in _entries(follower.poll(), filt):
+        for entry in _entries(follower.poll(), filt, notice, path):
             first.append(entry)
         for entry in first:
             printer.write(entry, path)
         while follow:
             sleep(interval)
-            for entry in _entries(follower.poll(), filt):
+            for entry in _entries(follower.poll(), filt, notice, path):
                 printer.write(entry, path)
     except TailError as exc:
         print(f"falcoish tail: {exc}", file=sys.stderr)
@@ -447,8 +408,9 @@ def _from_file(path: str, filt: Filter, printer: Printer, start: int, follow: bo
     return 0
 
 
-def _entries(lines: list[str], filt: Filter) -> Iterator[Entry]:
+def _entries(lines: list[str], filt: Filter, notice: TextNotice, where: str) -> Iterator[Entry]:
     for line in lines:
         entry = parse_line(line)
+        notice.check(filt, entry, where)
         if filt.accepts(entry):
             yield entry

@@ -20,7 +20,7 @@ import functools
 from dataclasses import dataclass
 from typing import Any, Callable, NamedTuple, Union
 
-from ..errors import RuleError
+from ..errors import RuleError, did_you_mean
 from ..event import Event
 from ..fieldtypes import FType
 from ..nodes import FieldRef
@@ -85,6 +85,8 @@ class _Entry:
 
 _REGISTRY: dict[str, _Entry] = {}
 _DOTTED: list[tuple[str, _Entry]] = []   # (prefix with trailing dot, entry), longest first
+#: the start of Falco's message for a field name that does not exist
+_NONEXISTENT = "filter_check called with nonexistent field"
 
 
 def _add(spec: FieldSpec, make: Maker, render: Render | None, dotted: str) -> None:
@@ -142,7 +144,7 @@ def _lookup(ref: FieldRef) -> tuple[_Entry, ArgValue, str]:
             return dentry, ref.name[len(prefix):], ref.name
     if entry is not None:  # a dotted-only family used bare
         raise RuleError(f"field '{ref.name}' requires an argument")
-    raise RuleError(f"filter_check called with nonexistent field {ref.name}")
+    raise RuleError(f"{_NONEXISTENT} {ref.name}")
 
 
 def bind(ref: FieldRef) -> BoundField:
@@ -150,7 +152,16 @@ def bind(ref: FieldRef) -> BoundField:
     try:
         return _bind(ref.name, ref.arg)
     except RuleError as err:
-        raise RuleError(err.reason, ref.pos if err.offset < 0 else err.offset) from None
+        reason = err.reason
+        if reason.startswith(_NONEXISTENT):
+            reason += did_you_mean(ref.name, field_names())
+        raise RuleError(reason, ref.pos if err.offset < 0 else err.offset) from None
+
+
+def field_names() -> list[str]:
+    """Every field name a condition may use (dotted families as `prefix.`): what an unknown
+    field is compared with to suggest the one that was meant."""
+    return [name for name, entry in _REGISTRY.items() if entry.dotted != "only"] + [p for p, _ in _DOTTED]
 
 
 @functools.lru_cache(maxsize=4096)
@@ -188,7 +199,7 @@ def is_field_name(text: str) -> bool:
     if text.endswith("]") and "[" in text:
         name, _, arg = text[:-1].partition("[")
     try:
-        bind(FieldRef(name, arg))
+        _bind(name, arg)        # not bind(): no suggestion is wanted for a mere check
     except RuleError:
         return False
     return True

@@ -16,6 +16,8 @@ at the end, exactly like a current one.  The deprecated `-p` option of Falco map
 
 from __future__ import annotations
 
+import os
+import re
 from dataclasses import dataclass
 from typing import Any, Iterable, Sequence
 
@@ -44,6 +46,8 @@ class AppendOutput:
     source: str = ""
     rule: str = ""
     tags: frozenset[str] = frozenset()
+    #: `extra_fields`: (name, format) pairs added to JSON `output_fields` only, not the text
+    extra_fields: tuple[tuple[str, str], ...] = ()
 
     def matches(self, rule: str, source: str, tags: Iterable[str]) -> bool:
         return ((not self.source or self.source == source)
@@ -84,9 +88,19 @@ def rule_output(text: str, rule: str, source: str, tags: Iterable[str],
     return text.replace(CONTAINER_INFO, ""), True
 
 
+def rule_extra_fields(rule: str, source: str, tags: Iterable[str],
+                      append: Sequence[AppendOutput]) -> tuple[tuple[str, str], ...]:
+    """The `extra_fields` of every entry that matches the rule, in order: (name, format)."""
+    tags = tuple(tags)
+    return tuple(pair for entry in append if entry.matches(rule, source, tags)
+                 for pair in entry.extra_fields)
+
+
 # -- the `append_output` config key --------------------------------------------------------
 
-_ENTRY_KEYS = frozenset({"match", "extra_output", "suggested_output"})
+_ENTRY_KEYS = frozenset({"match", "extra_output", "extra_fields", "suggested_output"})
+#: Falco expands `${VAR}` in extra_fields formats from the environment, once, at load
+_ENV_VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 _MATCH_KEYS = frozenset({"source", "rule", "tags"})
 
 
@@ -96,8 +110,7 @@ class AppendOutputError(ValueError):
 
 def parse_append_output(value: Any) -> tuple[AppendOutput, ...]:
     """Falco's `append_output` list: entries of `match` (`source`, `rule`, `tags`),
-    `extra_output` and `suggested_output`.  `extra_fields` (JSON-only fields) is refused by
-    name rather than ignored, so a copied Falco config does not silently lose them."""
+    `extra_output`, `extra_fields` and `suggested_output`."""
     if value is None:
         return ()
     if isinstance(value, dict):
@@ -115,7 +128,7 @@ def _entry(item: Any) -> AppendOutput:
     unknown = sorted(set(map(str, item)) - _ENTRY_KEYS)
     if unknown:
         raise AppendOutputError(f"unsupported entry key {unknown[0]!r} (falcoish supports "
-                                "match, extra_output, suggested_output)")
+                                "match, extra_output, extra_fields, suggested_output)")
     extra = item.get("extra_output") or ""
     suggested = item.get("suggested_output", False)
     if not isinstance(extra, str):
@@ -132,4 +145,32 @@ def _entry(item: Any) -> AppendOutput:
             or not all(isinstance(t, str) for t in tags):
         raise AppendOutputError(f"match: source and rule must be strings, tags a list of "
                                 f"strings, got {match!r}")
-    return AppendOutput(extra, suggested, source, rule, frozenset(tags))
+    return AppendOutput(extra, suggested, source, rule, frozenset(tags),
+                        _extra_fields(item.get("extra_fields")))
+
+
+def _extra_fields(value: Any) -> tuple[tuple[str, str], ...]:
+    """`extra_fields`: a list of field names (`evt.hostname`: its value under its own name)
+    and `{name: format}` maps (a custom name for a format, `${VAR}` taken from the
+    environment)."""
+    if value is None:
+        return ()
+    if not isinstance(value, list):
+        value = [value]
+    out: list[tuple[str, str]] = []
+    for item in value:
+        if isinstance(item, str) and item.strip():
+            out.append((item.strip(), "%" + item.strip()))
+        elif isinstance(item, dict) and all(isinstance(k, str) and k and isinstance(v, str)
+                                            for k, v in item.items()):
+            out.extend((name, _ENV_VAR.sub(lambda m: os.environ.get(m[1], ""), text))
+                       for name, text in item.items())
+        else:
+            raise AppendOutputError("extra_fields entries must be field names or "
+                                    f"{{name: format}} maps, got {item!r}")
+    return tuple(out)
+
+
+def extra_fields_value(pairs: Sequence[tuple[str, str]]) -> list[Any]:
+    """`extra_fields` written back in Falco's shape (a field name, or `{name: format}`)."""
+    return [name if text == "%" + name else {name: text} for name, text in pairs]

@@ -249,7 +249,8 @@ def build_channels(config: Config, stream: TextIO | None = None,
     if config.program_output.enabled:
         channels.append(ProgramChannel(renderer, config.program_output.program,
                                        config.program_output.keep_alive, buffered,
-                                       config.output_timeout / 1000.0))
+                                       config.output_timeout / 1000.0,
+                                       shell=config.program_output.shell))
     if config.http_output.enabled:
         channels.append(HttpChannel(renderer, config))
     if config.syslog_output.enabled:

@@ -22,7 +22,7 @@ import socket
 import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import Any, Callable
+from typing import Any, Callable, Sequence
 
 import orjson
 
@@ -109,8 +109,10 @@ def _bind(name: str, arg: str | None) -> Any:
 class OutputFormat:
     """A compiled output string."""
 
-    def __init__(self, text: str) -> None:
+    def __init__(self, text: str, extra_fields: Sequence[tuple[str, str]] = ()) -> None:
         self.text = text
+        #: append_output's `extra_fields`: (name, format) in the JSON output_fields only
+        self.extra = [(name, OutputFormat(fmt), fmt == "%" + name) for name, fmt in extra_fields]
         self.pieces: list[str | _FieldPiece] = []
         #: fields used inside a `%transformer(...)`: in the JSON output_fields, not the text
         self.hidden: list[_FieldPiece] = []
@@ -170,6 +172,9 @@ class OutputFormat:
         for piece in self.hidden:
             if piece.key not in values:
                 values[piece.key] = _json_value(piece.extract(event), piece)
+        for name, fmt, plain in self.extra:      # a plain field keeps its raw value
+            text, own = fmt.render(event)
+            values[name] = own[name] if plain and name in own else text
         return "".join(parts), values
 
 
@@ -203,17 +208,29 @@ class Alert:
         """Falco's text alert: `<time>: <Priority> <output>`."""
         return f"{format_time(self.time_ns, iso8601)}: {self.priority} {self.output}"
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self, iso8601: bool = False) -> dict[str, Any]:
         return {
             "hostname": self.hostname,
             "output": f"{format_time(self.time_ns, False)}: {self.priority} {self.output}",
-            "output_fields": self.output_fields,
+            "output_fields": self.json_fields(iso8601),
             "priority": self.priority,
             "rule": self.rule,
             "source": self.source,
             "tags": list(self.tags),
             "time": iso_time(self.time_ns),
         }
+
+    def json_fields(self, iso8601: bool = False) -> dict[str, Any]:
+        """`output_fields` as Falco writes them: the rule's fields plus the event time that
+        prefixes every alert line -- `evt.time` (nanoseconds since the epoch) or, with
+        `time_format_iso_8601`, `evt.time.iso8601` -- whether or not the output uses it, so
+        a consumer always finds the time where Falco puts it.  Internal alerts describe no
+        event and carry only their own fields."""
+        if self.source == "internal":
+            return self.output_fields
+        if iso8601:
+            return self.output_fields | {"evt.time.iso8601": iso_time(self.time_ns)}
+        return self.output_fields | {"evt.time": self.time_ns}
 
     def json_line(self) -> str:
         return json_text(orjson.dumps(self.to_dict(), option=orjson.OPT_SORT_KEYS).decode())

@@ -81,7 +81,7 @@ class Renderer:
         return alert.text_line(self.iso8601)
 
     def json_dict(self, alert: Alert) -> dict[str, Any]:
-        out = alert.to_dict()
+        out = alert.to_dict(self.iso8601)
         if self.with_output:
             out["output"] = self.text(alert)
         else:

@@ -2,9 +2,10 @@
 
 Step 9 of the pipeline (delivered).  Falco runs the configured command through the shell.
 falcoish splits it into arguments once, at start-up (`shlex.split`), and starts it without a
-shell: the command comes only from the configuration, and alert text -- which an attacker can
-shape (file names, command lines) -- only ever travels on the program's stdin, so it can never
-become part of a command.  Each alert is one line there: the values in it are escaped
+shell, unless `program_output.shell: true` asks for Falco's way (`/bin/sh -c PROGRAM`, for a
+pipeline).  Either way the command comes only from the configuration, and alert text -- which
+an attacker can shape (file names, command lines) -- only ever travels on the program's stdin,
+so it can never become part of a command.  Each alert is one line there: the values in it are escaped
 (format.escape_value), so none can end the line early and hand the program a forged alert.
 
 Without `keep_alive` one process per alert: the line is written, stdin closed, and exit
@@ -29,9 +30,9 @@ class ProgramChannel(Channel):
     spool_on_failure = True
 
     def __init__(self, renderer: Renderer, program: str, keep_alive: bool, buffered: bool,
-                 timeout: float) -> None:
+                 timeout: float, shell: bool = False) -> None:
         self.renderer = renderer
-        self.argv = shlex.split(program)
+        self.argv = ["/bin/sh", "-c", program] if shell else shlex.split(program)
         self.keep_alive = keep_alive
         self.buffered = buffered
         self.timeout = timeout
