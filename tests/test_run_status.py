@@ -45,33 +45,36 @@ def test_banner_names_version_config_rules_and_source(config: str) -> None:
     assert "falcoish version:" not in quiet.stderr and quiet.stdout == got.stdout
 
 
-def _slow_feed(lines: list[str], pause: float) -> subprocess.Popen[str]:
-    """A child writing `lines` to its stdout, `pause` seconds apart."""
-    code = ("import sys, time\n"
-            "for line in sys.stdin.read().splitlines(keepends=True):\n"
-            f"    sys.stdout.write(line); sys.stdout.flush(); time.sleep({pause})\n")
-    feeder = subprocess.Popen([sys.executable, "-c", code], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                              text=True)
-    assert feeder.stdin is not None
-    feeder.stdin.write("".join(lines))
-    feeder.stdin.close()
-    return feeder
+def _replay_slowly(config: str, *extra: str) -> str:
+    """stderr of a `-e -` replay fed one event every 0.15 s once falcoish is ready (its
+    banner's last line, "Events: ...", is printed just before it reads)."""
+    lines = SAMPLE.read_text().splitlines(keepends=True)[:12]
+    proc = subprocess.Popen([*FALCOISH, "run", "-c", config, "-e", "-", "--watch", "off", *extra], cwd=ROOT,
+                            stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    assert proc.stdin is not None and proc.stderr is not None
+    err: list[str] = []
+    reader = threading.Thread(target=lambda: err.extend(proc.stderr), daemon=True)   # type: ignore[arg-type]
+    reader.start()
+    deadline = time.monotonic() + 60
+    while "-q" not in extra and not any(line.startswith("Events: ") for line in err):
+        assert time.monotonic() < deadline and proc.poll() is None, "".join(err)
+        time.sleep(0.05)
+    for line in lines:
+        proc.stdin.write(line)
+        proc.stdin.flush()
+        time.sleep(0.15)
+    proc.stdin.close()
+    assert proc.wait(60) == 0
+    reader.join(10)
+    return "".join(err)
 
 
 def test_progress_lines_during_a_long_replay(config: str) -> None:
-    lines = SAMPLE.read_text().splitlines(keepends=True)[:12]
-    feeder = _slow_feed(lines, 0.1)
-    got = falcoish("run", "-c", config, "-e", "-", "--watch", "off", "--progress", "0.3", stdin=feeder.stdout)
-    feeder.wait(10)
-    assert got.returncode == 0, got.stderr
-    progress = [line for line in got.stderr.splitlines() if line.startswith("progress: events ")]
-    assert len(progress) >= 2, got.stderr
+    err = _replay_slowly(config, "--progress", "0.3")
+    progress = [line for line in err.splitlines() if line.startswith("progress: events ")]
+    assert len(progress) >= 2, err
     assert "/s)" in progress[-1] and "alerts" in progress[-1] and "drops" in progress[-1]
-    feeder = _slow_feed(lines, 0.1)
-    quiet = falcoish("run", "-q", "-c", config, "-e", "-", "--watch", "off", "--progress", "0.3",
-                     stdin=feeder.stdout)
-    feeder.wait(10)
-    assert "progress:" not in quiet.stderr
+    assert "progress:" not in _replay_slowly(config, "-q", "--progress", "0.3")
 
 
 def test_duration_ends_a_replay_whose_input_blocks(config: str) -> None:
