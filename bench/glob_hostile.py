@@ -3,7 +3,7 @@
 Falco's `glob` is glibc `fnmatch(3)`.  Until issue 12 falcoish translated a pattern with `?`
 or `[` into a Python regular expression (`*` -> `.*`), which backtracks: on `*a*a*...*[b]`
 against a run of `a`s it tries every way of sharing the run among the `*`s.  falcoish now
-matches with an automaton (falcoish/glob_match.py).  This prints, for each hostile pattern
+matches with an automaton (falcoish/condition/glob_match.py).  This prints, for each hostile pattern
 and value length, the time of one match by falcoish, by glibc 2.36 (through ctypes; it
 gives up on earlier `*`s once a later one matched, so it does not blow up either), and by
 that kind of regex translation (Python `re`), side by side in one process.  The regex is
@@ -26,7 +26,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from falcoish.glob_match import compile_glob  # noqa: E402
+from falcoish.condition.glob_match import compile_glob
 
 PATTERNS = ["*a*a*a*a*a*a*a*a*a*a*[b]", "*a*a*a*a*a*a*[a]*?b", "*[a]*[a]*[a]*[a]*[a]*[a]*c"]
 LENGTHS = [12, 16, 20, 24, 28, 32, 40, 54, 80, 100_000, 1_000_000]

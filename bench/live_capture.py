@@ -44,7 +44,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from falcoish import load_rules  # noqa: E402
-from falcoish.engine import Engine  # noqa: E402
+from falcoish.runtime.engine import Engine
 
 CORPUS = REPO.parent / "shared" / "corpus" / "falco-rules"
 CORPUS_FILES = [CORPUS / n for n in ("falco_rules.yaml", "falco-incubating_rules.yaml",

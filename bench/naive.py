@@ -35,8 +35,8 @@ import socket
 from typing import Any, Iterable
 
 from falcoish.fields import bind
-from falcoish.nodes import (And, Compare, FieldOperand, FieldRef, IdentOperand, ListOperand, MacroUse,
-                            Not, Or, StrConst, Transformer)
+from falcoish.syntax.nodes import (And, Compare, FieldOperand, FieldRef, IdentOperand, ListOperand, MacroUse,
+                                   Not, Or, StrConst, Transformer)
 
 __all__ = ["NaiveEvaluator"]
 

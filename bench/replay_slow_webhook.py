@@ -24,8 +24,8 @@ sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "bench"))
 
 from falcoish import load_rules  # noqa: E402
-from falcoish.config import load_config  # noqa: E402
-from falcoish.engine import Engine  # noqa: E402
+from falcoish.config.settings import load_config
+from falcoish.runtime.engine import Engine
 from falcoish.output.dispatcher import build_outputs  # noqa: E402
 from falcoish.sources.replay import read_events  # noqa: E402
 from synthetic import generate  # noqa: E402

@@ -82,14 +82,14 @@ LOAD_SNIPPET = r"""
 import json, sys, time
 t0 = time.perf_counter()
 import falcoish
-from falcoish.engine import Engine
-from falcoish.event import Event
+from falcoish.runtime.engine import Engine
+from falcoish.events.event import Event
 t1 = time.perf_counter()
 result = falcoish.load_rules(sys.argv[2:])
 t2 = time.perf_counter()
 import orjson
 firsts = [Event.from_record(orjson.loads(l), i) for i, l in enumerate(open(sys.argv[1], 'rb'), 1) if l.strip()]
-from falcoish.ruleset import RuleSet
+from falcoish.rules.ruleset import RuleSet
 engine = Engine(RuleSet(result.ruleset.rules, learn_after=0), result.outputs)  # plan at once
 t3 = time.perf_counter()
 for e in firsts:
@@ -199,7 +199,7 @@ class Decoder:
     (docs/events.md) that later lines refer to; None for a definition line."""
 
     def __init__(self) -> None:
-        from falcoish.event import Event
+        from falcoish.events.event import Event
         from falcoish.sources.replay import define_shared
         self.build = Event.from_record
         self.define = define_shared
@@ -259,7 +259,7 @@ def _sample_lines(path: str, total: int, want: int, spread: bool) -> list[bytes]
 
 
 def measure_baseline(result: Any, path: str, total: int, want: int, spread: bool) -> dict[str, Any]:
-    from falcoish.engine import Engine
+    from falcoish.runtime.engine import Engine
 
     lines = _sample_lines(path, total, want, spread)
     clock = time.perf_counter
@@ -313,7 +313,7 @@ def profile_replay(result: Any, path: str, reps: int) -> dict[str, Any]:
     + rule matching (Engine.matching_rules); + alerts (Engine.process).  Then the top
     functions of a cProfile of the CLI replay (profiling inflates Python-level calls
     relative to C calls such as orjson.loads: read it for the ranking inside evaluation)."""
-    from falcoish.engine import Engine
+    from falcoish.runtime.engine import Engine
     from falcoish.sources.replay import read_events
 
     def stage(name: str) -> float:

@@ -24,7 +24,7 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from falcoish.config import load_config  # noqa: E402
+from falcoish.config.settings import load_config
 from falcoish.output.dispatcher import build_outputs  # noqa: E402
 from falcoish.output.format import Alert  # noqa: E402
 

@@ -8,9 +8,9 @@ Public API:
 
 from .api import CompiledCondition, compile_condition
 from .errors import ConditionSyntaxError, FalcoishError, Problem, RuleError, RulesLoadError
-from .event import BadRecord, Event
-from .loader import LoadResult, load_rules
-from .parser import parse_condition
+from .events.event import BadRecord, Event
+from .rules.loader import LoadResult, load_rules
+from .syntax.parser import parse_condition
 
 __all__ = [
     "BadRecord", "CompiledCondition", "ConditionSyntaxError", "Event", "FalcoishError",

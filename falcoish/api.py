@@ -9,13 +9,13 @@ from __future__ import annotations
 
 from typing import Any, Mapping
 
-from .collector import RuleBook
-from .compiler import Compiler, Predicate, bind_event_field, bind_mapping_field
-from .decls import CondText, Fragment, ListDecl, MacroDecl
+from .rulefiles.collector import RuleBook
+from .condition.compiler import Compiler, Predicate, bind_event_field, bind_mapping_field
+from .rulefiles.decls import CondText, Fragment, ListDecl, MacroDecl
 from .errors import Location
-from .nodes import Node
-from .parser import parse_condition
-from .resolve import Resolver
+from .syntax.nodes import Node
+from .syntax.parser import parse_condition
+from .rulefiles.resolve import Resolver
 
 
 class CompiledCondition:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import copy
 from typing import Any
 
-from falcoish.event import Event
+from falcoish.events.event import Event
 
 BASE_TS = 1_732_450_000_000_000_000
 

@@ -13,8 +13,8 @@ import random
 from dataclasses import dataclass
 from typing import Iterator
 
-from falcoish.nodes import Compare, ListOperand, StrConst, walk
-from falcoish.ruleset import RuleSet
+from falcoish.syntax.nodes import Compare, ListOperand, StrConst, walk
+from falcoish.rules.ruleset import RuleSet
 from falcoish.sources.live import spec
 from falcoish.sources.live.kernel import RF_TRACKED, STR_SZ
 from falcoish.sources.live.kview import pack_record

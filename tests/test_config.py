@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from falcoish import config as config_mod
-from falcoish.config import SCHEMA, ConfigError, load_config
+from falcoish.config import settings as config_mod
+from falcoish.config.settings import SCHEMA, ConfigError, load_config
 
 
 @pytest.fixture(autouse=True)

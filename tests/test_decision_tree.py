@@ -14,9 +14,9 @@ from hypothesis import strategies as st
 
 from falcoish import Event, load_rules
 from falcoish.api import compile_condition
-from falcoish.decision_tree import _filing, conjuncts
-from falcoish.engine import Engine
-from falcoish.ruleset import RuleSet
+from falcoish.rules.decision_tree import _filing, conjuncts
+from falcoish.runtime.engine import Engine
+from falcoish.rules.ruleset import RuleSet
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "bench"))

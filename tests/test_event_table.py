@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from falcoish.event_table import ARG_NAMES, EVENT_NAMES, EVENTS, SYSCALL_NAMES, PKind, event_info
+from falcoish.events.table import ARG_NAMES, EVENT_NAMES, EVENTS, SYSCALL_NAMES, PKind, event_info
 from falcoish.fields.flags import TABLE_NAMES
 
 # evt.type values compared in the three upstream rules files (fields.md §1).

@@ -16,8 +16,8 @@ from pathlib import Path
 
 import yaml
 
-from falcoish.config_falco import FALCO_ONLY
-from falcoish.config_schema import SCHEMA, SECTIONS
+from falcoish.config.falco import FALCO_ONLY
+from falcoish.config.schema import SCHEMA, SECTIONS
 
 from .eventkit import exec_process
 

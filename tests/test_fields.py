@@ -17,12 +17,12 @@ import pytest
 from .eventkit import BASE_TS, INIT, O_CLOEXEC, O_CREAT, O_RDONLY, O_RDWR, O_TRUNC, O_WRONLY, SHELL, SSHD
 from .eventkit import event, exec_process, open_file, process, record
 from falcoish.errors import RuleError
-from falcoish.event import Event
+from falcoish.events.event import Event
 from falcoish.fields import BoundField, bind, catalogue, is_field_name
 from falcoish.fields.flags import flags_text, render_flags
 from falcoish.fields.names import caps_text, errno_name
-from falcoish.fieldtypes import BYTES, INT64, IP, IPNET, STRING, Kind
-from falcoish.nodes import FieldRef
+from falcoish.events.fieldtypes import BYTES, INT64, IP, IPNET, STRING, Kind
+from falcoish.syntax.nodes import FieldRef
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -676,7 +676,7 @@ def test_value_types_match_field_types() -> None:
 def test_mypy_strict_clean() -> None:
     pytest.importorskip("mypy")
     result = subprocess.run([sys.executable, "-m", "mypy", "--strict", "falcoish/fields",
-                             "falcoish/event_table.py"], cwd=ROOT, capture_output=True, text=True)
+                             "falcoish/events/table.py"], cwd=ROOT, capture_output=True, text=True)
     assert result.returncode == 0, result.stdout + result.stderr
 
 

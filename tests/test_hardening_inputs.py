@@ -21,7 +21,7 @@ from typing import Any
 import pytest
 
 from falcoish.cli.main import main
-from falcoish.event_schema import CONTAINER, FD, GROUP, THREAD, USER, Table
+from falcoish.events.schema import CONTAINER, FD, GROUP, THREAD, USER, Table
 
 from .eventkit import exec_process, open_file
 from .test_reload_and_metrics import RULE_A, RULE_B, Falcoish, _free_port, _touch_newer

@@ -9,7 +9,7 @@ from pathlib import Path
 import yaml
 
 from falcoish.cli.init import commented_config
-from falcoish.config import SCHEMA, load_config
+from falcoish.config.settings import SCHEMA, load_config
 
 ROOT = Path(__file__).resolve().parent.parent
 

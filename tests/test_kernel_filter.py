@@ -23,7 +23,7 @@ from falcoish.kernel_filter.evaluate import passes
 from falcoish.kernel_filter.ir import (TRUE, IntTest, Literal, StrTest, and_, is_open, literal, or_,
                                        widen)
 from falcoish.kernel_filter.plan import TypeFilter, plan_type
-from falcoish.ruleset import RuleSet
+from falcoish.rules.ruleset import RuleSet
 from falcoish.sources.live import spec
 from falcoish.sources.live.decoder import RecordDecoder
 from falcoish.sources.live.kcontrol import plan_for

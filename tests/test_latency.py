@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import random
 
-from falcoish.latency import AgeHistogram
+from falcoish.runtime.latency import AgeHistogram
 
 
 def test_percentiles_are_close_and_max_exact() -> None:

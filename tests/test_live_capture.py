@@ -20,7 +20,7 @@ from typing import Any, Callable, Iterator
 
 import pytest
 
-from falcoish.event import Event
+from falcoish.events.event import Event
 
 pytestmark = pytest.mark.live
 

@@ -184,9 +184,9 @@ def test_exit_summary_shows_the_probe_counters_at_exit(live_ok: None, work: Path
     """Stopped while a flood still overflows the rings and a backlog is unread: the summary's
     drop count is the probe's count read after detaching (larger than the last count read
     while running), not an earlier one."""
-    from falcoish.engine import Engine
-    from falcoish.health import Health
-    from falcoish.ruleset import RuleSet
+    from falcoish.runtime.engine import Engine
+    from falcoish.runtime.health import Health
+    from falcoish.rules.ruleset import RuleSet
     from falcoish.sources.live import kernel
     from falcoish.sources.live.capture import LiveCapture
 

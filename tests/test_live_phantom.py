@@ -26,7 +26,7 @@ from typing import Any, Iterator
 
 import pytest
 
-from falcoish.internal_alerts import GLOBAL_RATE, TAMPER_RULE
+from falcoish.runtime.internal_alerts import GLOBAL_RATE, TAMPER_RULE
 
 from .test_live_io_uring import _host_ip
 from .test_live_rules import START_WAIT, Env, Falcoish, fields, run

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from falcoish import load_rules
-from falcoish.engine import Engine
-from falcoish.loader import LoadResult
+from falcoish.runtime.engine import Engine
+from falcoish.rules.loader import LoadResult
 
 from .eventkit import event, exec_process, open_file
 

@@ -11,7 +11,7 @@ import pytest
 from falcoish import load_rules
 from falcoish.cli import common
 from falcoish.cli.main import main
-from falcoish.engine import Engine
+from falcoish.runtime.engine import Engine
 
 from .eventkit import event, exec_process, open_file, process, record
 

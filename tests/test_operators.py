@@ -12,13 +12,13 @@ import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
-from falcoish.constants import parse_constant, parse_int
+from falcoish.condition.constants import parse_constant, parse_int
 from falcoish.errors import RuleError
-from falcoish.fieldtypes import (ABSTIME, BOOL, BYTES, DOUBLE, INT64, IP, IPNET, PORT,
-                                 RELTIME, STRING, UINT32, UINT64, FType, Kind)
-from falcoish.operators import (LIST_OPERATORS, MODIFIERS, OPERATORS, PathPrefixSet,
-                                check_operator, compile_glob, compile_regex,
-                                make_field_predicate, make_predicate)
+from falcoish.events.fieldtypes import (ABSTIME, BOOL, BYTES, DOUBLE, INT64, IP, IPNET, PORT, RELTIME,
+                                        STRING, UINT32, UINT64, FType, Kind)
+from falcoish.condition.operators import (LIST_OPERATORS, MODIFIERS, OPERATORS, PathPrefixSet,
+                                          check_operator, compile_glob, compile_regex, make_field_predicate,
+                                          make_predicate)
 
 INT16 = FType(Kind.INT, 16, True)
 UINT8 = FType(Kind.INT, 8, False)

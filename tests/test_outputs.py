@@ -13,8 +13,8 @@ from pathlib import Path
 import orjson
 import pytest
 
-from falcoish import config as config_mod
-from falcoish.config import Config, load_config
+from falcoish.config import settings as config_mod
+from falcoish.config.settings import Config, load_config
 from falcoish.output.channels import Channel, DeliveryError, Renderer
 from falcoish.output.channels.stdout import StdoutChannel
 from falcoish.output.dispatcher import SUMMARY_RULE, Outputs, RetryPolicy, TokenBucket, build_outputs

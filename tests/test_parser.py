@@ -14,22 +14,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from falcoish.errors import ConditionSyntaxError
-from falcoish.nodes import (
-    And,
-    Compare,
-    FieldOperand,
-    FieldRef,
-    IdentOperand,
-    ListOperand,
-    MacroRef,
-    Node,
-    Not,
-    Or,
-    StrConst,
-    Transformer,
-    walk,
-)
-from falcoish.parser import MAX_DEPTH, parse_condition
+from falcoish.syntax.nodes import (And, Compare, FieldOperand, FieldRef, IdentOperand, ListOperand, MacroRef,
+                                   Node, Not, Or, StrConst, Transformer, walk)
+from falcoish.syntax.parser import MAX_DEPTH, parse_condition
 
 P = parse_condition
 CORPUS = Path("/work/shared/corpus/falco-rules")

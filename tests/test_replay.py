@@ -14,7 +14,7 @@ from typing import Any
 import orjson
 import pytest
 
-from falcoish.event import Event
+from falcoish.events.event import Event
 from falcoish.sources.record import EventWriter
 from falcoish.sources.replay import read_events
 

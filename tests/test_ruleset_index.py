@@ -9,7 +9,7 @@ from pathlib import Path
 import orjson
 
 from falcoish import Event, load_rules
-from falcoish.engine import Engine
+from falcoish.runtime.engine import Engine
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "bench"))
 from synthetic import generate  # noqa: E402

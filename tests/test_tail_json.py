@@ -16,7 +16,7 @@ import orjson
 import yaml
 
 from falcoish.output.format import Alert
-from falcoish.ruletests import DEFAULT_EVENT, DEFAULT_TS, _merge, _strip_lines
+from falcoish.runtime.ruletests import DEFAULT_EVENT, DEFAULT_TS, _merge, _strip_lines
 
 from .eventkit import BASE_TS, open_file
 

@@ -16,8 +16,8 @@ from typing import Any
 
 import pytest
 
-from falcoish.event import Event
-from falcoish.loader import LoadResult
+from falcoish.events.event import Event
+from falcoish.rules.loader import LoadResult
 
 from .tracee_kit import (HOST_MOD, IN_POD, O_RDONLY, O_RDONLY_CLOEXEC, O_RDWR, O_WRONLY_APPEND,
                          O_WRONLY_CREAT, O_WRONLY_TRUNC, SHAPES, V, ev, exec_, file_open, fired,

@@ -11,7 +11,7 @@ from typing import Any
 import orjson
 import pytest
 
-from falcoish.loader import LoadResult
+from falcoish.rules.loader import LoadResult
 from falcoish.sources.tracee import read_tracee_events
 
 from .tracee_kit import (CID, IN_POD, TS, SHAPES, V, ev, exec_, fired, load_default_rules, one, read,

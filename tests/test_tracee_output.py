@@ -7,8 +7,8 @@ from pathlib import Path
 import orjson
 import pytest
 
-from falcoish.event import Event
-from falcoish.loader import LoadResult
+from falcoish.events.event import Event
+from falcoish.rules.loader import LoadResult
 from falcoish.output.format import Alert
 from falcoish.output.tracee import format_detection, go_value, signature_id
 

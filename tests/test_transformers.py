@@ -10,8 +10,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from falcoish.errors import RuleError
-from falcoish.fieldtypes import BOOL, BYTES, INT64, IP, STRING, UINT64, FType
-from falcoish.transformers import TRANSFORMERS, b64_decode, getopt_scan
+from falcoish.events.fieldtypes import BOOL, BYTES, INT64, IP, STRING, UINT64, FType
+from falcoish.condition.transformers import TRANSFORMERS, b64_decode, getopt_scan
 
 S = (STRING, None)
 SL = (STRING, "list")

@@ -25,7 +25,7 @@ import pytest
 import yaml
 
 from falcoish import load_rules
-from falcoish.engine import Engine
+from falcoish.runtime.engine import Engine
 
 from .eventkit import (BASE_TS, O_APPEND, O_CLOEXEC, O_CREAT, O_RDONLY, O_RDWR, O_TRUNC, O_WRONLY,
                        event, exec_process, process, record)

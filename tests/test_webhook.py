@@ -16,8 +16,8 @@ from typing import Any, Callable, Iterator
 import orjson
 import pytest
 
-from falcoish import config as config_mod
-from falcoish.config import Config, load_config
+from falcoish.config import settings as config_mod
+from falcoish.config.settings import Config, load_config
 from falcoish.output.dispatcher import Outputs, build_outputs
 from falcoish.output.format import Alert
 

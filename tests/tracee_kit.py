@@ -15,9 +15,9 @@ from typing import Any, Iterator, NamedTuple
 import orjson
 
 import falcoish
-from falcoish.engine import Engine
-from falcoish.event import Event
-from falcoish.loader import LoadResult
+from falcoish.runtime.engine import Engine
+from falcoish.events.event import Event
+from falcoish.rules.loader import LoadResult
 from falcoish.output.format import Alert
 from falcoish.sources.tracee import TraceeEvent, read_tracee_events
 

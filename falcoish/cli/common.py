@@ -14,13 +14,13 @@ import sys
 from collections import Counter
 from pathlib import Path
 
-from ..collector import PRIORITIES, RuleBook, parse_priority
-from ..config import Config, ConfigError, load_config
-from ..config_values import _address
+from ..rulefiles.collector import PRIORITIES, RuleBook, parse_priority
+from ..config.settings import Config, ConfigError, load_config
+from ..config.values import _address
 from ..errors import Location, Problems, did_you_mean
-from ..loader import LoadResult, load_rules
-from ..output.append import AppendOutput, from_print_option, parse_append_output
-from ..ruleset import RuleSet
+from ..rules.loader import LoadResult, load_rules
+from ..config.append import AppendOutput, from_print_option, parse_append_output
+from ..rules.ruleset import RuleSet
 
 REPO_ROOT = Path(__file__).resolve().parent.parent.parent
 ETC = Path("/etc/falcoish")

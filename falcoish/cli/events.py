@@ -31,7 +31,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
 
 def list_all(names_only: bool) -> int:
     """Every known event type: name, whether live capture provides it, category, parameters."""
-    from ..event_table import EVENTS
+    from ..events.table import EVENTS
     from ..sources.live.spec import SUPPORTED
     for name in sorted(EVENTS):
         if names_only:

@@ -12,7 +12,7 @@ import sys
 
 import orjson
 
-from ..collector import KNOWN_SOURCES
+from ..rulefiles.collector import KNOWN_SOURCES
 from ..fields import catalogue
 
 

@@ -20,7 +20,7 @@ from typing import Any
 
 import yaml
 
-from ..config import SCHEMA
+from ..config.settings import SCHEMA
 from .common import ETC, REPO_ROOT
 
 TEMPLATE = REPO_ROOT / "local_rules" / "falco_rules.local.yaml"

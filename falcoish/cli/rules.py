@@ -11,9 +11,10 @@ import sys
 
 import orjson
 
-from ..describe import describe_rule, exception_json, find_rules, history_json, not_found_message, render_text
-from ..loader import LoadResult
-from ..ruleset import CompiledRule, RuleSet
+from ..rules.describe import (describe_rule, exception_json, find_rules, history_json, not_found_message,
+                              render_text)
+from ..rules.loader import LoadResult
+from ..rules.ruleset import CompiledRule, RuleSet
 from .common import add_rules_options, load_or_exit, select
 
 

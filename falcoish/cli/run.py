@@ -17,16 +17,16 @@ from pathlib import Path
 from types import FrameType
 from typing import Any, Callable, Iterator
 
-from ..config import Config
-from ..engine import Engine
-from ..event import Event
-from ..health import Health, capture_summary, configure_logging
-from ..internal_alerts import flood_alerts, tamper_alerts
+from ..config.settings import Config
+from ..runtime.engine import Engine
+from ..events.event import Event
+from ..runtime.health import Health, capture_summary, configure_logging
+from ..runtime.internal_alerts import flood_alerts, tamper_alerts
 from ..output.dispatcher import Outputs, build_outputs
 from ..output.format import Alert
-from ..loader import LoadResult
-from ..reload import Reloader
-from ..ruleset import RuleSet
+from ..rules.loader import LoadResult
+from ..runtime.reload import Reloader
+from ..rules.ruleset import RuleSet
 from ..sources.record import EventWriter
 from ..sources.replay import ReplayLimits, read_events
 from .common import (add_rules_options, address_arg, config_or_exit, load_or_exit, port_arg, reload_rules,
@@ -252,7 +252,7 @@ def _serve_metrics(config: Config, health: Health, outputs: Outputs) -> bool:
     port = int(config.metrics.listen_port)
     if not port:
         return True
-    from ..metrics import MetricsError, serve_metrics
+    from ..runtime.metrics import MetricsError, serve_metrics
     try:
         serve_metrics(port, health, outputs.stats, address=str(config.metrics.listen_address))
     except MetricsError as err:

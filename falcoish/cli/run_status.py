@@ -14,7 +14,7 @@ import time
 from typing import Callable, TextIO
 
 from .. import __version__
-from ..health import Health
+from ..runtime.health import Health
 
 
 def banner_head(config_path: str | None, stream: TextIO | None = None) -> None:

@@ -23,9 +23,9 @@ from typing import Any
 import orjson
 
 from .. import __version__
-from ..collector import ENGINE_VERSION, KNOWN_SOURCES
-from ..config import DEFAULT_PATH
-from ..loader import expand_paths
+from ..rulefiles.collector import ENGINE_VERSION, KNOWN_SOURCES
+from ..config.settings import DEFAULT_PATH
+from ..rules.loader import expand_paths
 from .common import add_rules_options, config_or_exit, rules_paths
 
 

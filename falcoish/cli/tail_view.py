@@ -29,7 +29,7 @@ import orjson
 from ..output.format import escape_controls, json_text
 
 if TYPE_CHECKING:
-    from .tail import Entry
+    from .tail_parse import Entry
 
 COLORS = {"Emergency": "1;97;41", "Alert": "1;91", "Critical": "1;31", "Error": "31",
           "Warning": "33", "Notice": "36", "Informational": "32", "Debug": "90"}

@@ -5,7 +5,8 @@ from __future__ import annotations
 import argparse
 import sys
 
-from ..ruletests import RuleTestError, RuleTestFile, coverage, find_test_files, load_for, run_file, unknown_rules
+from ..runtime.ruletests import (RuleTestError, RuleTestFile, coverage, find_test_files, load_for, run_file,
+                                 unknown_rules)
 from .common import default_rules_paths
 
 

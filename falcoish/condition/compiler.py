@@ -18,12 +18,12 @@ from dataclasses import dataclass
 from functools import partial
 from typing import Any, Callable, Protocol
 
-from . import fields as field_registry
-from .errors import RuleError
-from .fields.render import renderer
-from .fieldtypes import STRING, FType, Kind
-from .nodes import (And, Compare, FieldOperand, FieldRef, IdentOperand, ListOperand, MacroRef,
-                    MacroUse, Node, Not, Or, StrConst, Transformer)
+from .. import fields as field_registry
+from ..errors import RuleError
+from ..fields.render import renderer
+from ..events.fieldtypes import STRING, FType, Kind
+from ..syntax.nodes import (And, Compare, FieldOperand, FieldRef, IdentOperand, ListOperand, MacroRef,
+                            MacroUse, Node, Not, Or, StrConst, Transformer)
 from .operators import check_operator, make_field_predicate, make_predicate
 from .transformers import TRANSFORMERS
 

@@ -18,7 +18,7 @@ import re
 import socket
 from typing import Any
 
-from .fieldtypes import FType, Kind
+from ..events.fieldtypes import FType, Kind
 
 __all__ = ["parse_constant", "parse_int", "parse_ip", "parse_ipnet"]
 

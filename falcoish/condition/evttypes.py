@@ -9,7 +9,7 @@ other field says nothing about the type, so it stands for every type in both pol
 
 from __future__ import annotations
 
-from .nodes import And, Compare, IdentOperand, ListOperand, MacroUse, Node, Not, Or, StrConst
+from ..syntax.nodes import And, Compare, IdentOperand, ListOperand, MacroUse, Node, Not, Or, StrConst
 
 
 def event_types(node: Node, universe: frozenset[str]) -> frozenset[str]:

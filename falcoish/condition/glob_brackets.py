@@ -10,7 +10,7 @@ and where the pattern resumes after it, can depend on the byte.
 Neither loop's path depends on the byte, only where it stops does: `_item` is one turn of
 the member loop, reporting the tests it makes instead of making them, and `_skip_step` one
 turn of the skip loop.  `Brackets.table` walks those turns once for all 256 byte values
-and `falcoish.glob_match` builds its automaton from the tables.
+and `falcoish.condition.glob_match` builds its automaton from the tables.
 
 Patterns are bytes followed by at least four NULs: glibc reads a C string, so a NUL is the
 end, and the lookaheads below (`p[k + 3]`) never run off the buffer.

@@ -9,7 +9,7 @@ stalled detection for everyone (bench/glob_hostile.py: 17 s for 40 characters).
 
 Here the pattern is a nondeterministic automaton whose states are pattern indexes (`?`,
 a literal or a bracket move one step, `*` loops on itself, a bracket can resume at several
-indexes, see `falcoish.glob_brackets`), and a value is read once, byte by byte, carrying
+indexes, see `falcoish.condition.glob_brackets`), and a value is read once, byte by byte, carrying
 the set of indexes reachable so far.  Each set is interned as a deterministic state whose
 transitions are remembered, so the usual cost per byte is one list lookup; a new state costs
 time in proportion to the pattern.  The number of remembered states is capped (a pattern

@@ -11,7 +11,7 @@ Semantics follow libsinsp (`filter_compare.cpp`, `sinsp_filtercheck.cpp`, `prefi
 
 * strings compare as bytes: `=` exact, `<`... like strcmp, `icontains`/`iglob` fold ASCII only;
 * `glob`/`iglob` are glibc `fnmatch(3)` with no flags (or FNM_CASEFOLD), C locale, matched by
-  an automaton in time linear in the value, never by backtracking (`falcoish.glob_match`);
+  an automaton in time linear in the value, never by backtracking (`falcoish.condition.glob_match`);
 * `regex` is RE2 in POSIX mode with longest match, anchored at both ends;
 * `pmatch` is a path-prefix test on `/`-separated components (trie of components);
 * modifiers `oneof`/`anyof`/`allof` apply the base operator to every list element.
@@ -30,13 +30,13 @@ from collections import Counter
 from functools import partial
 from typing import Any, Callable, Iterable, Sequence
 
-import re2
-
+from ..errors import RuleError
+from ..events.fieldtypes import FType, Kind
 from .constants import parse_constant, parse_ip, parse_ipnet, to_bytes
-from .errors import RuleError
-from .fieldtypes import FType, Kind
 from .glob_match import ASCII_LOWER as _ASCII_LOWER
 from .glob_match import ascii_lower, compile_glob
+from .pmatch import PathPrefixSet
+from .regex import compile_regex
 
 __all__ = [
     "OPERATORS", "LIST_OPERATORS", "MODIFIERS", "check_operator", "make_predicate",
@@ -427,151 +427,3 @@ def _modified(op: str, ftype: FType, constants: list[str], modifier: str) -> Pre
                 found = True
         return found
     return exactly_one
-
-
-# -- regex -----------------------------------------------------------------------------------
-
-_RE2_OPTIONS = re2.Options()
-_RE2_OPTIONS.posix_syntax = True
-_RE2_OPTIONS.longest_match = True
-_RE2_OPTIONS.log_errors = False
-
-try:  # the binding's core object: one C call per match instead of ~4 us of Python wrapper
-    from re2 import _re2 as _re2_core
-
-    _ANCHOR_BOTH = _re2_core.RE2.Anchor.ANCHOR_BOTH
-    _CORE_OPTIONS = re2.Options()
-    _CORE_OPTIONS.posix_syntax = True
-    _CORE_OPTIONS.longest_match = True
-    _CORE_OPTIONS.log_errors = False
-    _CORE_OPTIONS.never_capture = True
-except (ImportError, AttributeError):  # pragma: no cover - other google-re2 layouts
-    _re2_core = None
-
-
-def _utf8(value: str) -> bytes:
-    try:
-        return value.encode("utf-8")
-    except UnicodeEncodeError:  # lone surrogates: libsinsp sanitizes to valid UTF-8 first
-        return value.encode("utf-8", "replace")
-
-
-def _regex_error(pattern: str, detail: object) -> RuleError:
-    if isinstance(detail, bytes):
-        detail = detail.decode("utf-8", "replace")
-    return RuleError(f"invalid regular expression '{pattern}': {detail}")
-
-
-def compile_regex(pattern: str) -> Predicate:
-    """Falco's `regex`: RE2, POSIX syntax, leftmost-longest, matched against the whole value."""
-    if _re2_core is not None:
-        core = _re2_core.RE2(pattern.encode("utf-8", "surrogateescape"), _CORE_OPTIONS)
-        if not core.ok():
-            raise _regex_error(pattern, core.error())
-        match = core.Match
-        anchor = _ANCHOR_BOTH
-
-        def matches_core(value: Any) -> bool:
-            try:
-                data = value.encode()
-            except UnicodeEncodeError:
-                data = _utf8(value)
-            return bool(match(anchor, data, 0, len(data))[0][0] >= 0)
-        return matches_core
-    try:
-        compiled = re2.compile(pattern, options=_RE2_OPTIONS)
-    except re2.error as err:
-        raise _regex_error(pattern, err.args[0] if err.args else err) from None
-    fullmatch = compiled.fullmatch
-    return lambda value: fullmatch(_utf8(value).decode("utf-8")) is not None
-
-
-# -- pmatch ----------------------------------------------------------------------------------
-
-_TERMINAL = None  # a trie entry that ends a search path
-_MISSING: Any = object()
-
-
-class _PathNode:
-    __slots__ = ("dirs", "globs")
-
-    def __init__(self) -> None:
-        self.dirs: dict[str, _PathNode | None] = {}
-        self.globs: dict[str, tuple[Predicate, _PathNode | None]] = {}
-
-
-class PathPrefixSet:
-    """Falco's `pmatch`: does any search path equal a leading run of the value's components?
-
-    Paths are split on `/` with empty components dropped; a search-path component containing
-    `*`, `?` or `[` is fnmatch'ed against exactly one value component.  The search path `/`
-    matches every value.  Adding a path shorter than an existing one replaces it (the longer
-    one could never add a match), as libsinsp's path_prefix_map does.
-    """
-
-    def __init__(self, paths: Iterable[str]) -> None:
-        self.root = _PathNode()
-        self.match_all = False
-        self.has_globs = False
-        for path in paths:
-            self.add(path)
-
-    def add(self, path: str) -> None:
-        comps = [c for c in path.split("/") if c]
-        if not comps:
-            self.match_all = True
-            return
-        node = self.root
-        for index, comp in enumerate(comps):
-            last = index == len(comps) - 1
-            is_glob = any(ch in comp for ch in "*?[")
-            if is_glob:
-                self.has_globs = True
-                entry = node.globs.get(comp)
-                existing = entry[1] if entry is not None else _TERMINAL
-                present = entry is not None
-            else:
-                present = comp in node.dirs
-                existing = node.dirs.get(comp)
-            if present and existing is _TERMINAL:
-                return  # a shorter search path already covers this one
-            if last:
-                child: _PathNode | None = _TERMINAL
-            elif present:
-                child = existing
-            else:
-                child = _PathNode()
-            if is_glob:
-                node.globs[comp] = (compile_glob(comp), child)
-            else:
-                node.dirs[comp] = child
-            if child is _TERMINAL:
-                return
-            node = child
-
-    def match(self, value: Any) -> bool:
-        return self.match_all or self._walk(self.root, value.split("/"), 0)
-
-    def _walk(self, node: _PathNode, comps: list[str], index: int) -> bool:
-        count = len(comps)
-        while index < count:
-            comp = comps[index]
-            index += 1
-            if not comp:
-                continue  # leading, trailing and doubled slashes
-            child = node.dirs.get(comp, _MISSING)
-            if not node.globs:
-                if child is _MISSING:
-                    return False
-                if child is _TERMINAL:
-                    return True
-                node = child
-                continue
-            # direct entry first, then every glob entry matching this component
-            if child is not _MISSING and (child is _TERMINAL or self._walk(child, comps, index)):
-                return True
-            for matcher, gchild in node.globs.values():
-                if matcher(comp) and (gchild is _TERMINAL or self._walk(gchild, comps, index)):
-                    return True
-            return False
-        return False

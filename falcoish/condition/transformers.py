@@ -20,8 +20,8 @@ import re
 from dataclasses import dataclass
 from typing import Any, Callable, Mapping, Sequence, Union
 
-from .errors import RuleError
-from .fieldtypes import STRING, UINT64, FType, Kind
+from ..errors import RuleError
+from ..events.fieldtypes import STRING, UINT64, FType, Kind
 
 __all__ = ["TRANSFORMERS", "TransformerSpec", "InputType", "OutputType", "b64_decode"]
 

@@ -92,7 +92,7 @@ def ignored_warnings(found: list[tuple[str, str]]) -> list[str]:
 def falcoish_default_rules() -> str:
     """falcoish's own rules ($FALCOISH_DEFAULT_RULES or the `default_rules/` folder)."""
     return (os.environ.get("FALCOISH_DEFAULT_RULES")
-            or str(Path(__file__).resolve().parent.parent / "default_rules"))
+            or str(Path(__file__).resolve().parent.parent.parent / "default_rules"))
 
 
 def _stock_counterparts() -> dict[str, str]:

@@ -8,9 +8,8 @@ from __future__ import annotations
 
 from types import MappingProxyType
 
-from .config_values import (Check, Key, _address, _append_output, _bool, _choice, _command,
-                            _float, _int, _port, _priority, _str, _str_list, _str_map, _template,
-                            _url)
+from .values import (Check, Key, _address, _append_output, _bool, _choice, _command, _float, _int, _port,
+                     _priority, _str, _str_list, _str_map, _template, _url)
 
 # -- the schema -----------------------------------------------------------------------------
 

@@ -18,13 +18,13 @@ from typing import Any, Iterator, Mapping, Sequence
 
 import yaml
 
-from .config_checks import together
-from .config_falco import falco_only, ignored_warnings, map_stock_rules
-from .config_schema import SCHEMA as SCHEMA, SECTIONS as SECTIONS  # the table, re-exported
-from .config_schema import _LIST_KEYS, _MAP_KEYS, _TEXT_CHECKS
-from .config_values import Key, _Bad, _template
-from .errors import FalcoishError, closest
-from .file_safety import insecure
+from .checks import together
+from .falco import falco_only, ignored_warnings, map_stock_rules
+from .schema import SCHEMA as SCHEMA, SECTIONS as SECTIONS
+from .schema import _LIST_KEYS, _MAP_KEYS, _TEXT_CHECKS
+from .values import Key, _Bad, _template
+from ..errors import FalcoishError, closest
+from ..file_safety import insecure
 
 DEFAULT_PATH = "/etc/falcoish/falcoish.yaml"
 

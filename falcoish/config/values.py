@@ -15,7 +15,7 @@ from types import MappingProxyType
 from typing import Any, Callable, Mapping
 from urllib.parse import urlsplit
 
-from .collector import PRIORITIES, parse_priority
+from ..rulefiles.collector import PRIORITIES, parse_priority
 
 
 class _Bad(ValueError):
@@ -138,7 +138,7 @@ def _command(value: Any) -> str:
 def _template(value: Any) -> str:
     text = _str(value)
     if text:
-        from .output.channels.template import TemplateError, compile_template
+        from .template import TemplateError, compile_template
         try:
             compile_template(text)
         except TemplateError as exc:
@@ -172,7 +172,7 @@ def _port(value: Any) -> int:
 def _append_output(value: Any) -> tuple[dict[str, Any], ...]:
     """Falco's `append_output` list, checked, with each entry written out in full (plain
     dicts and lists, so the settings still dump as YAML)."""
-    from .output.append import AppendOutputError, extra_fields_value, parse_append_output
+    from .append import AppendOutputError, extra_fields_value, parse_append_output
     try:
         entries = parse_append_output(value)
     except AppendOutputError as exc:

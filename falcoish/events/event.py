@@ -20,9 +20,9 @@ from __future__ import annotations
 
 from typing import Any, Callable, Mapping
 
-from .errors import FalcoishError
-from .event_schema import (CONTAINER, FD, GROUP, SECTIONS, THREAD, USER, describe, first_bad,
-                           list_bad, strings_bad, typename)
+from ..errors import FalcoishError
+from .schema import (CONTAINER, FD, GROUP, SECTIONS, THREAD, USER, describe, first_bad, list_bad,
+                     strings_bad, typename)
 
 Section = dict[str, Any]
 Definitions = dict[int, Any]

@@ -12,8 +12,8 @@ from __future__ import annotations
 
 from typing import Any, Callable
 
-from ..event import Event
-from ..event_table import Param, PKind
+from ..events.event import Event
+from ..events.table import Param, PKind
 from .flags import render_flags
 from .names import SIGNAL_NAMES, errno_name
 from .render import local_datetime, normalize_path, printable

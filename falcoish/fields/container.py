@@ -16,8 +16,8 @@ import fnmatch
 import re
 from typing import Any, Callable
 
-from ..event import Event
-from ..fieldtypes import ABSTIME, BOOL, RELTIME, STRING
+from ..events.event import Event
+from ..events.fieldtypes import ABSTIME, BOOL, RELTIME, STRING
 from .registry import ArgValue, family, simple
 
 Mount = dict[str, Any]

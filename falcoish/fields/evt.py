@@ -15,10 +15,9 @@ import time
 from typing import Any, Callable
 
 from ..errors import RuleError
-from ..event import Event
-from ..event_table import ARG_NAMES, EVENT_NAMES, EVENTS, PKind
-from ..fieldtypes import (ABSTIME, BOOL, BYTES, INT64, RELTIME, STRING, UINT32, UINT64, FType,
-                          Kind)
+from ..events.event import Event
+from ..events.table import ARG_NAMES, EVENT_NAMES, EVENTS, PKind
+from ..events.fieldtypes import ABSTIME, BOOL, BYTES, INT64, RELTIME, STRING, UINT32, UINT64, FType, Kind
 from .args import TYPECHARS, pair_getter, text_getter, value_getter, MISSING
 from .names import errno_name
 from .registry import ArgValue, Binding, family, simple

@@ -15,9 +15,9 @@ from __future__ import annotations
 import threading
 from typing import Callable
 
-from ..event import Event
-from ..event_table import EVENTS
-from ..fieldtypes import BOOL, RELTIME, STRING, UINT32, UINT64
+from ..events.event import Event
+from ..events.table import EVENTS
+from ..events.fieldtypes import BOOL, RELTIME, STRING, UINT32, UINT64
 from .evt import _args as evt_args
 from .registry import simple
 from .render import local_time

@@ -13,9 +13,9 @@ from __future__ import annotations
 
 from typing import Any, Callable
 
-from ..event import Event
-from ..event_table import EVENTS, EventInfo, PKind
-from ..fieldtypes import BOOL, INT64, IP, IPNET, PORT, STRING, FType, Kind
+from ..events.event import Event
+from ..events.table import EVENTS, EventInfo, PKind
+from ..events.fieldtypes import BOOL, INT64, IP, IPNET, PORT, STRING, FType, Kind
 from .args import TYPECHARS, resolve_path
 from .registry import simple
 from .render import parse_ip

@@ -15,8 +15,8 @@ from __future__ import annotations
 
 from typing import Any, Callable
 
-from ..event import Event
-from ..fieldtypes import DOUBLE, INT64, STRING, UINT64
+from ..events.event import Event
+from ..events.fieldtypes import DOUBLE, INT64, STRING, UINT64
 from .registry import ArgValue, family, simple
 
 Entry = dict[str, Any]

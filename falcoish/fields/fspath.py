@@ -10,9 +10,9 @@ from __future__ import annotations
 
 from typing import Any, Callable
 
-from ..event import Event
-from ..event_table import EVENTS, Param, PKind
-from ..fieldtypes import STRING
+from ..events.event import Event
+from ..events.table import EVENTS, Param, PKind
+from ..events.fieldtypes import STRING
 from .args import resolve_path
 from .registry import simple
 

@@ -11,8 +11,8 @@ from __future__ import annotations
 
 from typing import Any, Callable
 
-from ..event import Event
-from ..fieldtypes import ABSTIME, BOOL, INT64, RELTIME, STRING, UINT32, UINT64, FType
+from ..events.event import Event
+from ..events.fieldtypes import ABSTIME, BOOL, INT64, RELTIME, STRING, UINT32, UINT64, FType
 from .names import caps_text
 from .registry import ArgValue, Binding, family, simple
 from .render import u32

@@ -17,8 +17,8 @@ from __future__ import annotations
 
 from typing import Any, Callable
 
-from ..event import Event
-from ..fieldtypes import BOOL, DOUBLE, RELTIME, STRING, UINT64
+from ..events.event import Event
+from ..events.fieldtypes import BOOL, DOUBLE, RELTIME, STRING, UINT64
 from .proc import _ancestor_family, _args, _comm, _exe, _exepath, _leader, _of
 from .registry import simple
 

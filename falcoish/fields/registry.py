@@ -21,9 +21,9 @@ from dataclasses import dataclass
 from typing import Any, Callable, NamedTuple, Union
 
 from ..errors import RuleError, did_you_mean
-from ..event import Event
-from ..fieldtypes import FType
-from ..nodes import FieldRef
+from ..events.event import Event
+from ..events.fieldtypes import FType
+from ..syntax.nodes import FieldRef
 from .render import renderer
 
 __all__ = ["FieldSpec", "BoundField", "Binding", "bind", "catalogue", "is_field_name", "simple",

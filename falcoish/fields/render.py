@@ -14,7 +14,7 @@ import time
 from functools import lru_cache
 from typing import Any, Callable
 
-from ..fieldtypes import FType, Kind
+from ..events.fieldtypes import FType, Kind
 
 __all__ = ["renderer", "printable", "bytes_value", "parse_ip", "normalize_path", "local_datetime",
            "local_time", "u32"]

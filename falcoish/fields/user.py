@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from typing import Any, Callable
 
-from ..event import Event
-from ..fieldtypes import INT64, STRING, UINT32
+from ..events.event import Event
+from ..events.fieldtypes import INT64, STRING, UINT32
 from .registry import simple
 from .render import u32
 

@@ -346,5 +346,5 @@ def _join(values: frozenset[str], limit: int = 6) -> str:
 
 
 def _quote(value: str) -> str:
-    from ..nodes import quote_value
+    from ..syntax.nodes import quote_value
     return quote_value(value)

@@ -11,8 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Iterable, Sequence
 
-from ..ruleset import CompiledRule
-from ..specialize import specialize
+from ..rules.ruleset import CompiledRule
+from ..rules.specialize import specialize
 from .ir import (DNF, FALSE, MAX_TERMS, Test, TRUE, Untestable, atoms, drop_atoms, is_open, or_,
                  term_key, testable, widen)
 from .relax import FieldMapper, Relaxer

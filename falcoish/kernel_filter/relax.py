@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from typing import Protocol
 
-from ..nodes import And, Compare, MacroRef, MacroUse, Node, Not, Or
+from ..syntax.nodes import And, Compare, MacroRef, MacroUse, Node, Not, Or
 from .ir import DNF, FALSE, TRUE, and_, or_, untestable
 
 

@@ -42,7 +42,7 @@ from typing import Any, Callable, Iterable, TextIO
 
 import structlog
 
-from ..config import Config
+from ..config.settings import Config
 from .channels import Channel, Renderer
 from .channels.file import FileChannel
 from .channels.http import HttpChannel

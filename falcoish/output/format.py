@@ -28,8 +28,8 @@ import orjson
 
 from .. import fields as field_registry
 from ..errors import RuleError
-from ..event import Event
-from ..nodes import FieldRef
+from ..events.event import Event
+from ..syntax.nodes import FieldRef
 from .transformed import TRANSFORMER_AT, compile_transformed
 
 _TOKEN = re.compile(r"%(\d*)([a-zA-Z][a-zA-Z0-9_.]*)")

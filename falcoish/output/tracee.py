@@ -28,7 +28,7 @@ import time
 from datetime import datetime, timezone
 from typing import Any
 
-from ..event import Event
+from ..events.event import Event
 from .format import Alert, escape_controls, escape_value
 
 __all__ = ["format_detection", "signature_id", "go_value"]

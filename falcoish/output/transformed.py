@@ -17,11 +17,11 @@ from dataclasses import dataclass
 from typing import Any, Callable
 
 from .. import fields as field_registry
-from ..compiler import Compiler
+from ..condition.compiler import Compiler
 from ..errors import ConditionSyntaxError, RuleError
 from ..fields.render import renderer
-from ..nodes import Compare, FieldRef, ListOperand, Transformer
-from ..parser import parse_condition
+from ..syntax.nodes import Compare, FieldRef, ListOperand, Transformer
+from ..syntax.parser import parse_condition
 
 #: a transformer's name and its opening parenthesis right after `%` (and an optional width)
 TRANSFORMER_AT = re.compile(r"(tolower|toupper|b64|basename|len|join|concat|getopt)\(")

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from .decls import CondText, ExceptionDecl, Fragment, ListDecl, MacroDecl, RuleDecl
-from .errors import Location, Problems, did_you_mean
+from ..errors import Location, Problems, did_you_mean
 from .rulefile import YAML_VALIDATE, RawItem
 
 ENGINE_VERSION = (0, 63, 0)

@@ -9,7 +9,7 @@ existing rule files meaning what they meant under Falco.
 from __future__ import annotations
 
 from .decls import CondText, ExceptionDecl, Fragment
-from .errors import RuleError
+from ..errors import RuleError
 
 LIST_COMPS = {"in", "pmatch", "intersects"}
 MODIFIERS = {"oneof", "anyof", "allof"}

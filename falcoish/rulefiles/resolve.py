@@ -17,10 +17,9 @@ from typing import Callable
 
 from .collector import RuleBook
 from .decls import MacroDecl
-from .errors import ConditionSyntaxError, RuleError, did_you_mean
-from .nodes import (And, Compare, IdentOperand, ListOperand, MacroRef, MacroUse, Node, Not, Or,
-                    TransformerArg,
-                    StrConst)
+from ..errors import ConditionSyntaxError, RuleError, did_you_mean
+from ..syntax.nodes import (And, Compare, IdentOperand, ListOperand, MacroRef, MacroUse, Node, Not, Or,
+                            TransformerArg, StrConst)
 
 Parse = Callable[[str], Node]
 #: what may be a macro or list name inside condition text (lists allow more than identifiers)

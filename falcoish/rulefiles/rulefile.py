@@ -14,7 +14,7 @@ from typing import Any, Callable
 
 import yaml
 
-from .errors import Location, Problems, did_you_mean
+from ..errors import Location, Problems, did_you_mean
 
 try:  # the C loader is several times faster on large rules files
     _Loader: Any = yaml.CSafeLoader

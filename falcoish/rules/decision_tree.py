@@ -15,16 +15,16 @@ from __future__ import annotations
 from collections import Counter
 from typing import TYPE_CHECKING, Any, Callable, Iterable
 
-from . import fields as field_registry
-from .constants import parse_constant
-from .errors import RuleError
-from .fieldtypes import Kind
-from .nodes import And, Compare, FieldRef, ListOperand, MacroUse, Node, Or, StrConst
+from .. import fields as field_registry
+from ..condition.constants import parse_constant
+from ..errors import RuleError
+from ..events.fieldtypes import Kind
+from ..syntax.nodes import And, Compare, FieldRef, ListOperand, MacroUse, Node, Or, StrConst
 from .selectivity import Odds, cost, rank
 from .specialize import macro_uses
 
 if TYPE_CHECKING:
-    from .ruleset import CompiledRule
+    from .compiled import CompiledRule
 
 Predicate = Callable[[Any], bool]
 Matcher = Callable[[Any, "list[CompiledRule]"], None]

@@ -14,13 +14,13 @@ from typing import Any, Iterable
 
 import orjson
 
-from .collector import Change, RuleBook
-from .decls import ExceptionDecl
-from .errors import ConditionSyntaxError, RuleError, closest
+from ..rulefiles.collector import Change, RuleBook
+from ..rulefiles.decls import ExceptionDecl
+from ..errors import ConditionSyntaxError, RuleError, closest
 from .loader import LoadResult
-from .parser import parse_condition
-from .resolve import Resolver
-from .rule_exceptions import with_exceptions
+from ..syntax.parser import parse_condition
+from ..rulefiles.resolve import Resolver
+from ..rulefiles.exceptions import with_exceptions
 from .ruleset import CompiledRule
 
 

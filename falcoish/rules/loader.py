@@ -12,24 +12,24 @@ import os
 from dataclasses import dataclass
 from typing import Iterable, Sequence
 
-from .collector import KNOWN_SOURCES, Collector, RuleBook, check_plugin_requirements
-from .compiler import Compiler, InMacro
-from .decls import RuleDecl
-from .errors import (ConditionSyntaxError, Location, Problem, Problems, RuleError, RulesLoadError,
-                     did_you_mean)
-from .event_table import EVENT_NAMES
-from .evttypes import event_types
-from .fields import bind
-from .fields.registry import field_names
-from .file_safety import insecure
-from .nodes import FieldRef
-from .output.append import (CONTAINER_INFO_WARNING, DEFAULT_APPEND, AppendOutput, rule_extra_fields,
-                            rule_output)
-from .output.format import OutputFormat
-from .parser import parse_condition
-from .resolve import MacroError, Resolver
-from .rule_exceptions import ExceptionError, with_exceptions
-from .rulefile import RawItem, read_rules_file
+from ..rulefiles.collector import KNOWN_SOURCES, Collector, RuleBook, check_plugin_requirements
+from ..condition.compiler import Compiler, InMacro
+from ..rulefiles.decls import RuleDecl
+from ..errors import (ConditionSyntaxError, Location, Problem, Problems, RuleError, RulesLoadError,
+                      did_you_mean)
+from ..events.table import EVENT_NAMES
+from ..condition.evttypes import event_types
+from ..fields import bind
+from ..fields.registry import field_names
+from ..file_safety import insecure
+from ..syntax.nodes import FieldRef
+from ..config.append import (CONTAINER_INFO_WARNING, DEFAULT_APPEND, AppendOutput, rule_extra_fields,
+                             rule_output)
+from ..output.format import OutputFormat
+from ..syntax.parser import parse_condition
+from ..rulefiles.resolve import MacroError, Resolver
+from ..rulefiles.exceptions import ExceptionError, with_exceptions
+from ..rulefiles.rulefile import RawItem, read_rules_file
 from .ruleset import CompiledRule, RuleSet
 
 COMPILE_CONDITION = "LOAD_ERR_COMPILE_CONDITION"

@@ -9,47 +9,16 @@ of them.  Each event type maps to the tuple of rules that can match it, in evalu
 from __future__ import annotations
 
 from collections import Counter
-from dataclasses import dataclass, field, replace
-from functools import cached_property
-from typing import Any, Callable, Iterable
+from dataclasses import replace
+from typing import Any, Iterable
 
-from .collector import PRIORITIES
-from .compiler import Compiler, bind_event_field
+from ..condition.compiler import Compiler, bind_event_field
+from ..rulefiles.collector import PRIORITIES
+from ..syntax.nodes import Node
+from .compiled import CompiledRule as CompiledRule, Predicate as Predicate
 from .decision_tree import CompileTree, Item, Matcher, TreeBuilder, conjuncts
-from .errors import Location
-from .nodes import Node
 from .selectivity import guess, measure
 from .specialize import specialize
-
-Predicate = Callable[[Any], bool]
-
-
-@dataclass(frozen=True)
-class CompiledRule:
-    name: str
-    priority: str
-    desc: str
-    output: str
-    tags: frozenset[str]
-    source: str
-    enabled: bool
-    condition: Node                 # resolved tree (for `render()` and explanations)
-    matches: Predicate
-    event_types: frozenset[str]
-    all_types: bool                 # the condition does not restrict evt.type
-    order: int
-    location: Location = field(default_factory=Location, compare=False)
-
-    @cached_property
-    def sorted_tags(self) -> tuple[str, ...]:
-        """Tags as alerts carry them (sorted), computed once per rule, not per alert."""
-        return tuple(sorted(self.tags))
-
-    @property
-    def level(self) -> int:
-        """0 = Emergency ... 7 = Debug (lower is more severe)."""
-        return PRIORITIES.index(self.priority)
-
 
 
 def _cached_compiler() -> CompileTree:

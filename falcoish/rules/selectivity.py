@@ -19,7 +19,7 @@ from __future__ import annotations
 from functools import lru_cache
 from typing import Any, Callable, Iterable, Mapping
 
-from .nodes import And, Compare, FieldRef, MacroUse, Node, Not, Or, StrConst
+from ..syntax.nodes import And, Compare, FieldRef, MacroUse, Node, Not, Or, StrConst
 
 __all__ = ["Odds", "cost", "guess", "measure", "rank"]
 

@@ -12,8 +12,8 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Union
 
-from .evttypes import evttype_values
-from .nodes import And, Compare, MacroUse, Node, Not, Or, walk
+from ..condition.evttypes import evttype_values
+from ..syntax.nodes import And, Compare, MacroUse, Node, Not, Or, walk
 
 Folded = Union[Node, bool]
 

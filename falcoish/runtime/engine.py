@@ -11,10 +11,10 @@ from collections import Counter
 from time import perf_counter
 from typing import Callable
 
-from .event import Event
-from .loader import LoadResult
-from .output.format import HOSTNAME, Alert, OutputFormat
-from .ruleset import CompiledRule, RuleSet
+from ..events.event import Event
+from ..rules.loader import LoadResult
+from ..output.format import HOSTNAME, Alert, OutputFormat
+from ..rules.ruleset import CompiledRule, RuleSet
 
 
 EVAL_SAMPLE_MASK = 127    # time one event in 128: timing every event would cost more than it tells

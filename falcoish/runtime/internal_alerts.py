@@ -12,7 +12,7 @@ from __future__ import annotations
 import time
 from typing import Any, Callable
 
-from .output.format import HOSTNAME, Alert
+from ..output.format import HOSTNAME, Alert
 
 FLOOD_RULE = "Falco internal: syscall flood"
 FLOOD_TAGS = ("falcoish", "evasion", "internal")

@@ -18,7 +18,7 @@ from prometheus_client import Histogram, start_http_server
 from prometheus_client.core import REGISTRY, CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-from .errors import FalcoishError
+from ..errors import FalcoishError
 from .health import Health
 
 

@@ -22,10 +22,10 @@ from typing import Callable, Iterable
 import structlog
 
 from .engine import Engine
-from .output.format import Alert
+from ..output.format import Alert
 from .internal_alerts import reload_alert, reload_failure_alert
-from .loader import LoadResult, expand_paths
-from .ruleset import RuleSet
+from ..rules.loader import LoadResult, expand_paths
+from ..rules.ruleset import RuleSet
 
 Snapshot = dict[str, tuple[int, int]]
 
@@ -69,7 +69,7 @@ class Reloader:
         self._stop = threading.Event()
         self._seen = snapshot(paths)
         self._thread = threading.Thread(target=self._loop, name="falcoish-reload", daemon=True)
-        self.log = structlog.get_logger("falcoish.reload")
+        self.log = structlog.get_logger("falcoish.runtime.reload")
 
     def start(self) -> None:
         self._thread.start()

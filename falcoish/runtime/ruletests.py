@@ -32,8 +32,8 @@ from typing import Any, Iterable, Sequence
 import yaml
 
 from .engine import Engine
-from .event import BadRecord, Event
-from .loader import LoadResult, load_rules
+from ..events.event import BadRecord, Event
+from ..rules.loader import LoadResult, load_rules
 
 DEFAULT_TS = 1_732_450_000_000_000_000
 

@@ -29,7 +29,7 @@ from typing import Any, BinaryIO, Union
 
 import orjson
 
-from ..event import SHAREABLE, Event
+from ..events.event import SHAREABLE, Event
 
 __all__ = ["EventWriter"]
 

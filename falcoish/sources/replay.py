@@ -33,8 +33,8 @@ from typing import BinaryIO, Callable, Iterator, Union
 
 import orjson
 
-from ..event import BadRecord, Definitions, Event
-from ..event_schema import THREAD, UNION, describe, first_bad, list_bad
+from ..events.event import BadRecord, Definitions, Event
+from ..events.schema import THREAD, UNION, describe, first_bad, list_bad
 
 __all__ = ["read_events", "open_stream", "define_shared", "ReplayLimits", "SharedSections", "GZIP_MAGIC"]
 

@@ -3,7 +3,7 @@
 Step 1 of the pipeline (rule text -> *syntax tree* -> resolved -> compiled ...).  Every macro,
 rule and exception condition goes through `parse_condition`, so it is one LALR pass over
 `grammar/condition.lark` (contextual lexer) whose Transformer builds the immutable
-`falcoish.nodes` objects during the reductions, with no intermediate parse tree; results are
+`falcoish.syntax.nodes` objects during the reductions, with no intermediate parse tree; results are
 memoised by text because stock rules repeat the same macro bodies and list expansions.
 
 The grammar does the parsing.  What lives here is what a grammar cannot say:
@@ -27,28 +27,16 @@ from typing import Any, Optional, Union, cast
 from lark import Lark, Token, Transformer
 from lark.exceptions import UnexpectedCharacters, UnexpectedInput, UnexpectedToken
 
-from .errors import ConditionSyntaxError
-from .nodes import (
-    And,
-    Compare,
-    FieldOperand,
-    FieldRef,
-    IdentOperand,
-    ListOperand,
-    MacroRef,
-    Node,
-    Not,
-    Or,
-    StrConst,
-    TransformerArg,
-)
+from ..errors import ConditionSyntaxError
+from .nodes import (And, Compare, FieldOperand, FieldRef, IdentOperand, ListOperand, MacroRef, Node, Not, Or,
+                    StrConst, TransformerArg)
 from .nodes import Transformer as TransformerNode
 
 __all__ = ["parse_condition", "MAX_DEPTH", "GRAMMAR_PATH"]
 
 #: deepest parenthesis nesting accepted (Falco's limit for rule conditions)
 MAX_DEPTH = 1000
-GRAMMAR_PATH = Path(__file__).resolve().parent.parent / "grammar" / "condition.lark"
+GRAMMAR_PATH = Path(__file__).resolve().parent.parent.parent / "grammar" / "condition.lark"
 
 
 # ---------------------------------------------------------------------- strings and fields

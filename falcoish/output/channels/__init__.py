@@ -17,7 +17,7 @@ from typing import Any
 
 import orjson
 
-from ...config import Config
+from ...config.settings import Config
 from ..format import Alert, iso_time, json_text
 
 
@@ -105,7 +105,7 @@ class Renderer:
         return self.json(alert) if self.json_output else self.text(alert)
 
     def template_data(self, alert: Alert) -> dict[str, Any]:
-        """The fields a webhook template sees (channels/template.py FIELDS)."""
+        """The fields a webhook template sees (config/template.py FIELDS)."""
         return {
             "Rule": alert.rule,
             "Priority": alert.priority,

@@ -1,7 +1,7 @@
 """http_output: alerts POSTed to a webhook.
 
 Step 9 of the pipeline (delivered).  One request per alert; the body is Falco's line (JSON
-with `json_output`, else text) or `http_output.template` rendered (channels/template.py), with
+with `json_output`, else text) or `http_output.template` rendered (config/template.py), with
 the configured headers and content type.  TLS certificates are verified unless
 `http_output.insecure` (and `ca_cert` names a private CA).
 
@@ -17,10 +17,10 @@ import ssl
 
 import httpx
 
-from ...config import Config
+from ...config.settings import Config
 from ..format import Alert
 from . import Channel, DeliveryError, Renderer
-from .template import Template, compile_template
+from ...config.template import Template, compile_template
 
 TEMPORARY_STATUS = frozenset({408, 425, 429})
 

@@ -17,9 +17,9 @@ import threading
 import time
 from typing import Any, Callable, Iterator
 
-from ...event import Event
-from ...latency import AgeHistogram
-from ...ruleset import RuleSet
+from ...events.event import Event
+from ...runtime.latency import AgeHistogram
+from ...rules.ruleset import RuleSet
 from . import kernel, procscan, snaplen, spec
 from .decoder import FloodNotice, RecordDecoder
 from .tamper import TamperNotice

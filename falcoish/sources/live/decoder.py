@@ -16,7 +16,7 @@ import re
 from dataclasses import dataclass
 from typing import Any, Callable
 
-from ...event import Event
+from ...events.event import Event
 from . import kernel, procscan, spec
 from .exec_cgroup import container_at_exec
 from .net_handlers import NetHandlers

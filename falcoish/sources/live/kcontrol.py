@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any, Callable
 
 from ...kernel_filter.plan import TypeFilter, plan_filters, union
-from ...ruleset import RuleSet
+from ...rules.ruleset import RuleSet
 from . import spec
 from .kfields import ProbeFields
 from .kfilter_maps import FilterTables, encode, policies

@@ -27,14 +27,14 @@ from __future__ import annotations
 from functools import lru_cache
 from typing import Callable, Sequence
 
-from ...event_table import EVENTS, PKind
+from ...events.table import EVENTS, PKind
 from ...fields.flags import render_flags
 from ...fields.names import ERRNO_NAMES
 from ...kernel_filter.ir import DNF, FALSE, TRUE, IntTest, StrTest, and_, literal, or_
-from ...constants import parse_constant
+from ...condition.constants import parse_constant
 from ...errors import RuleError
 from ...fields.registry import bind
-from ...nodes import Compare, FieldRef, IdentOperand, ListOperand, StrConst
+from ...syntax.nodes import Compare, FieldRef, IdentOperand, ListOperand, StrConst
 from . import spec
 from .kpayload import PAYLOAD_FIELDS, payload_test
 

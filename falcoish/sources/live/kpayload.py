@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import Sequence
 
-from ...constants import to_bytes
+from ...condition.constants import to_bytes
 from ...kernel_filter.ir import DNF, StrTest, literal
 
 #: fields whose value is the payload's bytes

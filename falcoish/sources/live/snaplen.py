@@ -16,7 +16,7 @@ import ctypes
 import re
 from typing import Any, Iterable
 
-from ...ruleset import RuleSet
+from ...rules.ruleset import RuleSet
 from . import spec
 
 SNAPLEN = 80

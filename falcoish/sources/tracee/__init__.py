@@ -36,7 +36,7 @@ from typing import Callable, Iterable, Iterator
 
 import orjson
 
-from ...event import Event
+from ...events.event import Event
 from ..replay import open_stream
 from .handlers import _HANDLERS, TRACEE_EVENT_TYPES, _Reader
 from .records import _BadRecord, _parse_record

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Callable
 
-from ...event import Section
+from ...events.event import Section
 from .mapped import (_SIMPLE, _Mapped, _exec_args, _exec_event, _simple_args)
 from .records import _Rec
 from .state import _INHERITED, _Tables

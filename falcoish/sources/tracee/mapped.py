@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any, Callable, Mapping
 
-from ...event import Section
+from ...events.event import Section
 from .records import _Rec
 from .values import (_BPF, _CLONE, _FAMILIES, _FILE_MODE, _FINIT, _LINKAT, _MEMFD, _MMAP, _MOUNT,
                      _PROT, _PTRACE, _RENAME, _SIGNALS, _SOCKET_TYPES, _UNLINKAT, Names, _num,

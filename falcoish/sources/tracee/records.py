@@ -10,8 +10,8 @@ import re
 from datetime import datetime
 from typing import Any, Mapping
 
-from ...event import Section
-from ...event_table import SYSCALL_NAMES
+from ...events.event import Section
+from ...events.table import SYSCALL_NAMES
 from .values import _num, _put, _str
 
 

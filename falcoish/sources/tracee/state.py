@@ -7,8 +7,8 @@ events of it: `proc.pname`, `proc.env`, the socket a `dup2` copies.
 
 from __future__ import annotations
 
-from ...event import Event, Section
-from ...event_table import EVENTS
+from ...events.event import Event, Section
+from ...events.table import EVENTS
 from .mapped import _Mapped
 from .records import _Rec
 from .values import _put

@@ -13,7 +13,7 @@ import binascii
 import re
 from typing import Any, Mapping
 
-from ...event import Section
+from ...events.event import Section
 from ...fields.flags import TABLES
 from ...fields.names import SIGNAL_NAMES
 from ...fields.render import normalize_path
