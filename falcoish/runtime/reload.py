@@ -67,6 +67,10 @@ class Reloader:
         self.failures = 0
         self._wake = threading.Event()
         self._stop = threading.Event()
+        # requests counted, not only flagged: a request made between the loop's wait
+        # returning on its timeout and its clear() would otherwise be lost
+        self._requested = 0
+        self._served = 0
         self._seen = snapshot(paths)
         self._thread = threading.Thread(target=self._loop, name="falcoish-reload", daemon=True)
         self.log = structlog.get_logger("falcoish.runtime.reload")
@@ -80,14 +84,17 @@ class Reloader:
 
     def request(self) -> None:
         """Ask for a reload (safe from a signal handler)."""
+        self._requested += 1
         self._wake.set()
 
     def _loop(self) -> None:
         while not self._stop.is_set():
-            asked = self._wake.wait(self.interval)
+            self._wake.wait(self.interval)
             self._wake.clear()
             if self._stop.is_set():
                 return
+            asked = self._requested != self._served
+            self._served = self._requested
             now = snapshot(self.paths) if (self.watch or asked) else self._seen
             if asked or now != self._seen:
                 self._seen = now

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import gzip
 import io
+import select
 import sys
 import zlib
 from collections import OrderedDict
@@ -43,12 +44,25 @@ Stream = Union[BinaryIO, io.BufferedReader, gzip.GzipFile]
 _BUFFER = 1 << 16
 
 
-class _Prefixed(io.RawIOBase):
-    """A non-seekable stream with its first bytes (already read to sniff them) put back."""
+def _wait_readable(fd: int | None) -> None:
+    """Wait for input on a pipe or terminal in slices of 0.25 s.  Why: a signal sent to the
+    process may be delivered to any of its threads; its Python handler (SIGHUP reload,
+    SIGTERM, -M's SIGALRM) runs only when the main thread returns to Python, which a read
+    blocked in C never does.  Between slices it does."""
+    if fd is None:
+        return
+    while not select.select([fd], [], [], 0.25)[0]:
+        pass
 
-    def __init__(self, head: bytes, rest: BinaryIO) -> None:
+
+class _Prefixed(io.RawIOBase):
+    """A non-seekable stream with its first bytes (already read to sniff them) put back; its
+    reads wait for input in slices (_wait_readable)."""
+
+    def __init__(self, head: bytes, rest: BinaryIO, fd: int | None) -> None:
         self._head = head
         self._rest = rest
+        self._fd = fd
 
     def readable(self) -> bool:
         return True
@@ -59,9 +73,17 @@ class _Prefixed(io.RawIOBase):
             buffer[:size] = self._head[:size]
             self._head = self._head[size:]
             return size
+        _wait_readable(self._fd)
         data = self._rest.read1(len(buffer)) if hasattr(self._rest, "read1") else self._rest.read(len(buffer))
         buffer[:len(data)] = data
         return len(data)
+
+
+def _fileno(stream: BinaryIO) -> int | None:
+    try:
+        return stream.fileno()
+    except (OSError, ValueError, AttributeError, io.UnsupportedOperation):
+        return None
 
 
 def open_stream(path: str) -> tuple[Stream, Callable[[], None]]:
@@ -75,13 +97,23 @@ def open_stream(path: str) -> tuple[Stream, Callable[[], None]]:
     else:
         raw = open(path, "rb", buffering=_BUFFER)
         owned = True
-    head = raw.read(2)
     stream: Stream
     if raw.seekable():
+        head = raw.read(2)
         raw.seek(0)
         stream = raw
     else:
-        stream = io.BufferedReader(_Prefixed(head, raw), _BUFFER)
+        # unbuffered underneath (stdin's raw FileIO), so that select() tells the truth
+        source: BinaryIO = getattr(raw, "raw", raw) if _fileno(raw) is not None else raw
+        fd = _fileno(source)
+        head = b""
+        while len(head) < 2:
+            _wait_readable(fd)
+            more = source.read(2 - len(head))
+            if not more:
+                break
+            head += more
+        stream = io.BufferedReader(_Prefixed(head, source, fd), _BUFFER)
     if head == GZIP_MAGIC:
         stream = gzip.GzipFile(fileobj=stream, mode="rb")
 
