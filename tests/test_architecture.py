@@ -17,7 +17,8 @@ MAX_LINES = 500
 MAX_TOP_MODULES = 8
 # Stage packages in pipeline order (docs/architecture.md): each may import the ones before it.
 LAYERS = ("errors", "file_safety", "events", "syntax", "fields", "condition", "rulefiles", "config",
-          "output", "rules", "runtime", "kernel_filter", "sources", "api", "", "cli")
+          "output", "rules", "runtime", "kernel_filter", "sources", "hunt", "api", "",
+          "cli")
 
 
 def module_name(root: Path, path: Path) -> str:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from . import events, falco_flags, fields, init, rules, run, support, tail, test, validate
+from . import events, falco_flags, fields, hunt, init, rules, run, support, tail, test, validate
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -17,7 +17,7 @@ def build_parser() -> argparse.ArgumentParser:
                                      epilog=falco_flags.epilog(),
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for module in (run, validate, rules, events, fields, test, tail, support, init):
+    for module in (run, validate, rules, events, fields, test, tail, support, init, hunt):
         module.register(sub)
     return parser
 

@@ -27,10 +27,10 @@ from ..output.format import Alert
 from ..rules.loader import LoadResult
 from ..runtime.reload import Reloader
 from ..rules.ruleset import RuleSet
-from ..sources.record import EventWriter
 from ..sources.replay import ReplayLimits, read_events
 from .common import (add_rules_options, address_arg, config_or_exit, load_or_exit, port_arg, reload_rules,
                      rules_paths, select)
+from .run_record import Recorder, add_record_options, capture_types, open_recorder, record_overrides
 from .run_status import Progress, banner_head, banner_tail
 
 OUTPUT_SWITCH_INTERVAL = 0.0002   # seconds; CPython's default is 0.005
@@ -52,8 +52,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     parser.add_argument("--iso8601", action="store_true", help="ISO 8601 times (= -o time_format_iso_8601=true)")
     parser.add_argument("--rule-matching", choices=("first", "all"), default=None,
                         help="fire only the first matching rule per event (Falco's default) or all")
-    parser.add_argument("--record", metavar="FILE",
-                        help="also write every event to FILE in the replay format (.gz compresses)")
+    add_record_options(parser)
     parser.add_argument("-M", "--duration", type=float, metavar="SECONDS",
                         help="stop after this many seconds (as Falco's -M)")
     parser.add_argument("--all-events", action="store_true",
@@ -101,6 +100,7 @@ def run(args: argparse.Namespace) -> int:
         args.overrides.append("rules_reload.allow_shrink=true")
     if args.unbuffered:
         args.overrides.append("buffered_outputs=false")
+    args.overrides.extend(record_overrides(args))
     config = config_or_exit(args)
     if not args.quiet:
         banner_head(args.config)
@@ -146,7 +146,7 @@ def run(args: argparse.Namespace) -> int:
         outputs.close(1.0)
         return 2
     reloader = _reloader(args, config, engine, outputs, health.capture)
-    writer = EventWriter(args.record) if args.record else None
+    writer = open_recorder(args)
     _install_control_signals(health, outputs, reloader)
     progress = Progress(health, 0.0 if args.quiet else args.progress).start()
     tracee_block = _tracee_formatter() if args.output == "tracee" else None
@@ -198,7 +198,7 @@ class _Stopped(Exception):
     """SIGTERM/SIGINT: leave the event loop, then flush outputs and report."""
 
 
-def _process(source: Iterator[Event], engine: Engine, outputs: Outputs, writer: EventWriter | None,
+def _process(source: Iterator[Event], engine: Engine, outputs: Outputs, writer: Recorder | None,
              tracee_block: Callable[[Alert, Event], str] | None, stop: threading.Event) -> None:
     """The event loop: record, evaluate, deliver."""
     emit = outputs.emit
@@ -299,7 +299,7 @@ def _replay(reader: Reader, path: str, health: Health) -> Iterator[Event] | None
 def _live(args: argparse.Namespace, engine: Engine, health: Health, stop: threading.Event,
           config: Config, outputs: Outputs) -> Iterator[Event]:
     from ..sources.live.capture import FloodSettings, LiveCapture
-    needed = None if args.all_events else engine.ruleset.needed_event_types()
+    needed = capture_types(args, engine.ruleset)
     flood = FloodSettings(int(config.syscall_flood.threshold), int(config.syscall_flood.duration),
                           float(config.syscall_flood.rate_limit))
     capture = LiveCapture(set(needed) if needed is not None else None, rules=engine.ruleset,

@@ -116,6 +116,11 @@ class EventWriter:
     def flush(self) -> None:
         self._out.flush()
 
+    def bytes_written(self) -> int:
+        """Bytes in the file so far (compressed, for `.gz`; the compressor's buffered tail
+        not included): what a size-rotating recorder compares with its limit."""
+        return self._file.tell() if self._file is not None else 0
+
     def close(self) -> None:
         if self._gzip is not None:
             self._gzip.close()  # writes the gzip trailer; leaves the file open
