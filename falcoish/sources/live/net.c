@@ -144,10 +144,9 @@ static __always_inline void connect_sock(struct evt *e, u64 sk) {
 #endif
 
 #if defined(WANT_sendmsg) || defined(WANT_recvmsg)
-/* sendmsg/recvmsg: a[0] = fd, a[1] = bytes in the iovecs (up to MSG_IOVS of them), a[2] =
+/* sendmsg/recvmsg: a[0] = fd, a[1] = bytes in the iovecs (up to IOV_WALK of them), a[2] =
  * the socket's local end; slot 0 = msg_name (for recvmsg as the kernel wrote it back, its
  * length updated), slot 1 = the payload of the first iovec, cut to the return value. */
-#define MSG_IOVS 8
 struct umsghdr { u64 name; s32 namelen; s32 pad; u64 iov; u64 iovlen; };
 static __always_inline void msg_record(struct evt *e, struct sysregs *regs, long ret) {
     s64 fd = (s64)(s32)sys_arg(regs, 0);
@@ -155,20 +154,8 @@ static __always_inline void msg_record(struct evt *e, struct sysregs *regs, long
     bpf_probe_read_user(&h, sizeof(h), (void *)sys_arg(regs, 1));
     e->a[0] = (u64)fd;
     e->a[2] = sock_local(fd);
-    u64 total = 0, base = 0, first = 0;
-    #pragma unroll
-    for (int i = 0; i < MSG_IOVS; i++) {
-        if (i >= h.iovlen)
-            break;
-        u64 v[2] = {0, 0};
-        bpf_probe_read_user(v, sizeof(v), (void *)(h.iov + 16 * i));
-        if (i == 0) {
-            base = v[0];
-            first = v[1];
-        }
-        total += v[1];
-    }
-    e->a[1] = total;
+    u64 base = 0, first = 0;
+    e->a[1] = iov_walk(h.iov, h.iovlen, &base, &first);
     BYTES(e, 0, h.name, ret >= 0 ? h.namelen : 0);
     u64 n = ret >= 0 && (u64)ret < first ? (u64)ret : first;
     if (e->type == EV_SENDMSG)

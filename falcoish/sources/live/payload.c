@@ -112,6 +112,28 @@ static __always_inline void first_iov(u64 iov, u64 *base, u64 *len) {
     }
 }
 
+/* Bytes in the first IOV_WALK iovecs of a user array of `cnt`, and the first one's base and
+ * length (what writev_record and msg_record report: the total, and the first payload). */
+#define IOV_WALK 8
+static __always_inline u64 iov_walk(u64 iov, u64 cnt, u64 *base, u64 *first) {
+    u64 total = 0, b = 0, f = 0;
+    #pragma unroll
+    for (int i = 0; i < IOV_WALK; i++) {
+        if (i >= cnt)
+            break;
+        u64 v[2] = {0, 0};
+        bpf_probe_read_user(v, sizeof(v), (void *)(iov + 16 * i));
+        if (i == 0) {
+            b = v[0];
+            f = v[1];
+        }
+        total += v[1];
+    }
+    *base = b;
+    *first = f;
+    return total;
+}
+
 /* The first iovec of a user msghdr (msg_iov is at offset 16): its base and length. */
 static __always_inline void msg_first_iov(u64 msg, u64 *base, u64 *len) {
     u64 iov = 0;
@@ -146,59 +168,42 @@ TRACEPOINT_PROBE(syscalls, sys_enter_pwrite64) {
 }
 #endif
 
+/* The first iovec's payload of an iovec write, at entry. */
+static __always_inline void iov_payload_enter(u16 type, u64 vec) {
+    u64 base = 0, len = 0;
+    first_iov(vec, &base, &len);
+    if (base)
+        payload_enter(type, base, len);
+}
+
 #ifdef ENTER_PAYLOAD_writev
 TRACEPOINT_PROBE(syscalls, sys_enter_writev) {
-    u64 base = 0, len = 0;
-    first_iov((u64)args->vec, &base, &len);
-    if (base)
-        payload_enter(EV_WRITEV, base, len);
+    iov_payload_enter(EV_WRITEV, (u64)args->vec);
     return 0;
 }
 #endif
 
 #ifdef ENTER_PAYLOAD_pwritev
 TRACEPOINT_PROBE(syscalls, sys_enter_pwritev) {
-    u64 base = 0, len = 0;
-    first_iov((u64)args->vec, &base, &len);
-    if (base)
-        payload_enter(EV_PWRITEV, base, len);
+    iov_payload_enter(EV_PWRITEV, (u64)args->vec);
     return 0;
 }
-#endif
 
-#ifdef ENTER_PAYLOAD_pwritev
 typedef int rwf_t;               /* the type of pwritev2's last tracepoint field */
 TRACEPOINT_PROBE(syscalls, sys_enter_pwritev2) {      /* reported as pwritev (spec.py) */
-    u64 base = 0, len = 0;
-    first_iov((u64)args->vec, &base, &len);
-    if (base)
-        payload_enter(EV_PWRITEV, base, len);
+    iov_payload_enter(EV_PWRITEV, (u64)args->vec);
     return 0;
 }
 #endif
 
 #if defined(WANT_writev) || defined(WANT_pwritev)
-/* writev/pwritev: a[0] = fd, a[1] = bytes in the iovecs (up to WRITEV_IOVS of them), a[2] =
+/* writev/pwritev: a[0] = fd, a[1] = bytes in the iovecs (up to IOV_WALK of them), a[2] =
  * pos (pwritev); slot 0 = the payload of the first iovec, cut to the return value. */
-#define WRITEV_IOVS 8
 static __always_inline void writev_record(struct evt *e, struct sysregs *regs, long ret) {
-    u64 iov = sys_arg(regs, 1), cnt = sys_arg(regs, 2);
     e->a[0] = (u64)(s64)(s32)sys_arg(regs, 0);
     e->a[2] = e->type == EV_PWRITEV ? sys_arg(regs, 3) : 0;
-    u64 total = 0, base = 0, first = 0;
-    #pragma unroll
-    for (int i = 0; i < WRITEV_IOVS; i++) {
-        if (i >= cnt)
-            break;
-        u64 v[2] = {0, 0};
-        bpf_probe_read_user(v, sizeof(v), (void *)(iov + 16 * i));
-        if (i == 0) {
-            base = v[0];
-            first = v[1];
-        }
-        total += v[1];
-    }
-    e->a[1] = total;
+    u64 base = 0, first = 0;
+    e->a[1] = iov_walk(sys_arg(regs, 1), sys_arg(regs, 2), &base, &first);
     u64 n = ret >= 0 && (u64)ret < first ? (u64)ret : first;
     PAYLOAD_SENT(e, 0, base, ret >= 0 ? (s64)n : ret);
 }
