@@ -28,7 +28,7 @@ from typing import Any, Iterator
 
 import pytest
 
-from tests.test_live_rules import START_WAIT, TOKEN, Falcoish
+from tests.test_live_rules import TOKEN, Falcoish, live_run
 
 pytestmark = pytest.mark.live
 
@@ -37,25 +37,11 @@ WORKLOAD_VAR = "FALCOISH_BENIGN_WORKLOAD"
 STEP_TIMEOUT = 120
 
 
-def _falcoish_cmd() -> list[str]:
-    exe = Path(sys.executable).with_name("falcoish")
-    base = [str(exe)] if exe.exists() else [sys.executable, "-m", "falcoish.cli.main"]
-    # no -r: the default rules, as `make run`
-    return [*base, "run", "--json", "-p", f"workload=%proc.env[{WORKLOAD_VAR}]"]
-
-
 @pytest.fixture(scope="module")
 def falco() -> Iterator[Falcoish]:
-    from falcoish.sources.live.capture import check_live_support
-    reason = check_live_support()
-    if reason is not None:
-        pytest.skip(reason)
-    f = Falcoish(_falcoish_cmd())
-    try:
-        f.wait_started(START_WAIT)
-        yield f
-    finally:
-        f.stop()
+    # no -r: the default rules, as `make run`
+    with live_run(["--json", "-p", f"workload=%proc.env[{WORKLOAD_VAR}]"], "falcoish-live-benign-") as env:
+        yield env.falco
 
 
 def _wheel(where: Path, name: str) -> Path:

@@ -14,14 +14,12 @@ from __future__ import annotations
 import shutil
 import socket
 import subprocess
-import sys
-import tempfile
 from pathlib import Path
 from typing import Iterator
 
 import pytest
 
-from .test_live_rules import START_WAIT, Env, Falcoish, fields, run
+from .test_live_rules import Env, fields, live_run, run
 
 pytestmark = pytest.mark.live
 
@@ -175,26 +173,11 @@ def _host_ip() -> str | None:
 
 @pytest.fixture(scope="module")
 def uring_env(corpus_files: list[str]) -> Iterator[Env]:
-    from falcoish.sources.live.capture import check_live_support
-    reason = check_live_support()
-    if reason is not None:
-        pytest.skip(reason)
-    work = Path(tempfile.mkdtemp(prefix="falcoish-live-uring-"))
-    exe = Path(sys.executable).with_name("falcoish")
-    base = [str(exe)] if exe.exists() else [sys.executable, "-m", "falcoish.cli.main"]
-    local = work / "local_rules.yaml"
-    local.write_text(LOCAL_RULES)
-    cmd = [*base, "run", "--no-defaults", "-r", corpus_files[0], "-r", str(DEFAULT_RULES), "-r", str(local),
-           "--json", "--rule-matching", "all", "-M", "600", "-p", "io_uring=%evt.is_io_uring"]
-    for name in (UPSTREAM_READ, IOU_RULE, MINING_RULE, SETUP_RULE, ACCEPT_RULE):
-        cmd += ["--rule", name]
-    falco = Falcoish(cmd)
-    try:
-        falco.wait_started(START_WAIT)
-        yield Env(falco, work)
-    finally:
-        falco.stop()
-        shutil.rmtree(work, ignore_errors=True)
+    args = ["--no-defaults", "-r", corpus_files[0], "-r", str(DEFAULT_RULES), "--json", "--rule-matching", "all",
+            "-M", "600", "-p", "io_uring=%evt.is_io_uring"]
+    with live_run(args, "falcoish-live-uring-", LOCAL_RULES,
+                  (UPSTREAM_READ, IOU_RULE, MINING_RULE, SETUP_RULE, ACCEPT_RULE)) as env:
+        yield env
 
 
 @pytest.mark.parametrize("mode", ["inline", "--async", "--sqpoll"])

@@ -20,7 +20,6 @@ ports no rule expects; connecting a UDP socket sends nothing, each positive send
 from __future__ import annotations
 
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -32,7 +31,7 @@ from typing import Any, Iterator
 
 import pytest
 
-from .test_live_rules import START_WAIT, Env, Falcoish, fields, real_python, run
+from .test_live_rules import Env, fields, live_run, real_python, run
 
 pytestmark = pytest.mark.live
 
@@ -97,28 +96,12 @@ print(data.hex())
 
 @pytest.fixture(scope="module")
 def net_env(corpus_files: list[str]) -> Iterator[Env]:
-    from falcoish.sources.live.capture import check_live_support
-    reason = check_live_support()
-    if reason is not None:
-        pytest.skip(reason)
-    exe = Path(sys.executable).with_name("falcoish")
-    base = [str(exe)] if exe.exists() else [sys.executable, "-m", "falcoish.cli.main"]
-    cmd = [*base, "run", "--no-defaults"]
+    args = ["--no-defaults"]
     for f in corpus_files:
-        cmd += ["-r", f]
-    work = Path(tempfile.mkdtemp(prefix="falcoish-live-net-"))
-    local = work / "local_rules.yaml"
-    local.write_text(LOCAL_RULES)
-    cmd += ["-r", str(local), "--json", "--rule-matching", "all", "-M", "600"]
-    for name in RULES + [RECVMSG_RULE, SENT_RULE, READ_RULE]:
-        cmd += ["--rule", name]
-    falco = Falcoish(cmd)
-    try:
-        falco.wait_started(START_WAIT)
-        yield Env(falco, work)
-    finally:
-        falco.stop()
-        shutil.rmtree(work, ignore_errors=True)
+        args += ["-r", f]
+    args += ["--json", "--rule-matching", "all", "-M", "600"]
+    with live_run(args, "falcoish-live-net-", LOCAL_RULES, tuple(RULES + [RECVMSG_RULE, SENT_RULE, READ_RULE])) as env:
+        yield env
 
 
 def named(env: Env, name: str) -> str:
@@ -357,21 +340,10 @@ ELF = "7f454c460201010000"
 @pytest.fixture(scope="module")
 def defaults_env() -> Iterator[Env]:
     """`falcoish run` with the default rules (nothing else), as a user starts it."""
-    from falcoish.sources.live.capture import check_live_support
     from tests.fakecgroup import unavailable
-    reason = check_live_support() or unavailable()
-    if reason is not None:
-        pytest.skip(reason)
-    exe = Path(sys.executable).with_name("falcoish")
-    base = [str(exe)] if exe.exists() else [sys.executable, "-m", "falcoish.cli.main"]
-    falco = Falcoish([*base, "run", "--json", "--rule-matching", "all", "-M", "600"])
-    work = Path(tempfile.mkdtemp(prefix="falcoish-live-write-"))
-    try:
-        falco.wait_started(START_WAIT)
-        yield Env(falco, work)
-    finally:
-        falco.stop()
-        shutil.rmtree(work, ignore_errors=True)
+    with live_run(["--json", "--rule-matching", "all", "-M", "600"], "falcoish-live-write-",
+                  unavailable=unavailable()) as env:
+        yield env
 
 
 def test_default_rules_need_no_type_live_capture_lacks(defaults_env: Env) -> None:

@@ -9,7 +9,6 @@ Skipped only when live capture is impossible here (the reason is printed).
 
 from __future__ import annotations
 
-import os
 import re
 import signal
 import socket

@@ -19,7 +19,6 @@ import shutil
 import socket
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 from typing import Any, Iterator
@@ -29,7 +28,7 @@ import pytest
 from falcoish.runtime.internal_alerts import GLOBAL_RATE, TAMPER_RULE
 
 from .test_live_io_uring import _host_ip
-from .test_live_rules import START_WAIT, Env, Falcoish, fields, run
+from .test_live_rules import Env, Falcoish, fields, live_run, run
 
 pytestmark = pytest.mark.live
 
@@ -63,30 +62,16 @@ class PhantomEnv(Env):
 
 @pytest.fixture(scope="module")
 def penv(corpus_files: list[str]) -> Iterator[PhantomEnv]:
-    from falcoish.sources.live.capture import check_live_support
-    reason = check_live_support()
-    if reason is not None:
-        pytest.skip(reason)
     cc = shutil.which("gcc")
     if cc is None:
         pytest.skip("gcc is not installed")
-    work = Path(tempfile.mkdtemp(prefix="falcoish-live-phantom-"))
-    prog = str(work / "phantom")
-    built = subprocess.run([cc, "-O2", "-pthread", "-o", prog, str(SOURCE)], capture_output=True, text=True)
-    assert built.returncode == 0, built.stderr
-    exe = Path(sys.executable).with_name("falcoish")
-    base = [str(exe)] if exe.exists() else [sys.executable, "-m", "falcoish.cli.main"]
-    cmd = [*base, "run", "--no-defaults", "-r", corpus_files[0], "-r", str(DEFAULT_RULES), "--json",
-           "--rule-matching", "all", "-M", "900", "-p", "tampered=%evt.arg_tampered"]
-    for name in (READ_RULE, SYMLINK_RULE, MINING_RULE):
-        cmd += ["--rule", name]
-    falco = Falcoish(cmd)
-    try:
-        falco.wait_started(START_WAIT)
-        yield PhantomEnv(falco, work, prog)
-    finally:
-        falco.stop()
-        shutil.rmtree(work, ignore_errors=True)
+    args = ["--no-defaults", "-r", corpus_files[0], "-r", str(DEFAULT_RULES), "--json", "--rule-matching", "all",
+            "-M", "900", "-p", "tampered=%evt.arg_tampered"]
+    with live_run(args, "falcoish-live-phantom-", rules=(READ_RULE, SYMLINK_RULE, MINING_RULE)) as env:
+        prog = str(env.work / "phantom")
+        built = subprocess.run([cc, "-O2", "-pthread", "-o", prog, str(SOURCE)], capture_output=True, text=True)
+        assert built.returncode == 0, built.stderr
+        yield PhantomEnv(env.falco, env.work, prog)
 
 
 def wait_count(env: Env, rule: str, marker: str, want: int, timeout: float = 20.0) -> list[dict[str, Any]]:

@@ -27,6 +27,7 @@ their near miss.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import pwd
 import re
@@ -242,24 +243,31 @@ def real_python() -> str:
     return os.path.realpath(sys.executable)
 
 
-@pytest.fixture(scope="module")
-def env(corpus_files: list[str]) -> Iterator[Env]:
+def falcoish_cmd(*args: str) -> list[str]:
+    """`falcoish ARGS` as this environment runs it (the installed script, else the module)."""
+    exe = Path(sys.executable).with_name("falcoish")
+    return [*([str(exe)] if exe.exists() else [sys.executable, "-m", "falcoish.cli.main"]), *args]
+
+
+@contextlib.contextmanager
+def live_run(args: list[str], prefix: str, local_rules: str | None = None, rules: tuple[str, ...] = (),
+             unavailable: str | None = None) -> Iterator[Env]:
+    """One `falcoish run ARGS` watching this host for a test module, with a scratch folder:
+    `local_rules` is written there and loaded last, `--rule NAME` is added for each of `rules`.
+    Skips, saying why, only where live capture is not possible (or `unavailable` says so)."""
     from falcoish.sources.live.capture import check_live_support
-    reason = check_live_support()
+    reason = check_live_support() or unavailable
     if reason is not None:
         print(f"live capture unavailable: {reason}")
         pytest.skip(reason)
-    exe = Path(sys.executable).with_name("falcoish")
-    base = [str(exe)] if exe.exists() else [sys.executable, "-m", "falcoish.cli.main"]
-    cmd = [*base, "run", "--no-defaults"]          # exactly the three upstream files
-    for f in corpus_files:
-        cmd += ["-r", f]
-    cmd += ["--json", "--rule-matching", "all", "-M", "600"]
-    if os.environ.get("FALCOISH_LIVE_RECORD"):
-        cmd += ["--record", os.environ["FALCOISH_LIVE_RECORD"]]
-    for name in RULES:
+    work = Path(tempfile.mkdtemp(prefix=prefix))
+    cmd = falcoish_cmd("run", *args)
+    if local_rules is not None:
+        local = work / "local_rules.yaml"
+        local.write_text(local_rules)
+        cmd += ["-r", str(local)]
+    for name in rules:
         cmd += ["--rule", name]
-    work = Path(tempfile.mkdtemp(prefix="falcoish-live-rules-"))
     falco = Falcoish(cmd)
     try:
         falco.wait_started(START_WAIT)
@@ -267,6 +275,18 @@ def env(corpus_files: list[str]) -> Iterator[Env]:
     finally:
         falco.stop()
         shutil.rmtree(work, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def env(corpus_files: list[str]) -> Iterator[Env]:
+    args = ["--no-defaults"]                       # exactly the three upstream files
+    for f in corpus_files:
+        args += ["-r", f]
+    args += ["--json", "--rule-matching", "all", "-M", "600"]
+    if os.environ.get("FALCOISH_LIVE_RECORD"):
+        args += ["--record", os.environ["FALCOISH_LIVE_RECORD"]]
+    with live_run(args, "falcoish-live-rules-", rules=tuple(RULES)) as e:
+        yield e
 
 
 def fields(alert: dict[str, Any]) -> dict[str, Any]:
