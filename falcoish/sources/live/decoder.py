@@ -110,7 +110,7 @@ class RecordDecoder(NetHandlers):
             self.stats["user_drops"] += 1
             return None
         st = self.state
-        if st.pending:
+        if st._deferred or st._exited:        # (per record: no property call)
             st.flush(hdr[0])
         ts = hdr[0] + self._ts_offset
         tid, pid = hdr[1], hdr[2]

@@ -304,11 +304,6 @@ class StateTable:
             if self.threads.get(t.tid) is t:
                 self._remove_thread(t.tid)
 
-    @property
-    def pending(self) -> bool:
-        """Removals wait for flush()."""
-        return bool(self._deferred or self._exited)
-
     def defer_close(self, pid: int, fd: int) -> None:
         self._deferred.append((pid, fd))
 
